@@ -230,7 +230,7 @@ def validate_screen(
     for col in checks:
         if col not in df.columns:
             continue
-        nun = g[col].transform(lambda s: s.dropna().nunique())
+        nun = g[col].transform("nunique")  # NaN excluded (dropna=True)
         bad = (nun > 1).to_numpy()
         if bad.any():
             blocks = list(dict.fromkeys(df.loc[bad, "block_id"].tolist()))[:5]
@@ -283,7 +283,7 @@ def harmonise_units(df: pd.DataFrame, target: str | None = None) -> pd.DataFrame
     for k in ks:
         d, u, c = f"drug{k}", f"conc_unit{k}", f"conc{k}"
         tgt = df[d].map(chosen)
-        src = df[u].fillna(tgt)
+        src = df[u].where(df[u].notna(), tgt)
         f_src = src.map(lambda x: UNIT_TO_NM.get(str(x).lower(), np.nan))
         f_tgt = tgt.map(lambda x: UNIT_TO_NM.get(str(x).lower(), np.nan))
         factor = (f_src / f_tgt).fillna(1.0)
