@@ -1507,3 +1507,23 @@ def read_screen(
     finally:
         _PRELOADED.reset(token)
     return out
+
+
+def canonicalise_long_frame(
+    df: pd.DataFrame,
+    *,
+    source: str = "<table>",
+    response_kind: str | None = None,
+    first_row: int = 1,
+    fmt: str = "synergyfinder_table",
+    number_replicates: bool = True,
+) -> pd.DataFrame:
+    """Canonicalise an in-memory long table (a chunk of a larger file).
+
+    Same column recognition as :func:`read_synergyfinder_table`; ``first_row`` is the
+    1-based data-row number of the chunk's first row, so errors name the rows of the file.
+    """
+    d = df.copy()
+    d[ROW] = np.arange(first_row, first_row + len(d))
+    b = _build_long(d, source, fmt)
+    return _finish(b, response_kind=response_kind, number_replicates=number_replicates)

@@ -1,0 +1,394 @@
+"""Score screens larger than memory: streaming in chunks of blocks, resumable, on Dask.
+
+The input is read in chunks of whole blocks (rows of a block must be contiguous in the
+file, as in every screen export we know; a block that reappears later is an error).
+Each chunk is scored by the same vectorised engine as :func:`score_screen` and its
+tables are written atomically to ``OUTDIR/parts/``; a manifest records finished chunks,
+so an interrupted run resumes from the last finished chunk without recomputing it.  At
+the end the parts are concatenated (streamed) into ``blocks``, ``cells``, ``curves`` and
+``rejected`` as CSV and Parquet.
+
+Backends: ``serial``; ``processes`` (a local process pool); ``dask`` (a
+``distributed`` cluster at ``scheduler``, or a ``LocalCluster``).  Every block's numbers
+depend only on the block (bootstrap streams are seeded per block), so all backends and
+chunk sizes give identical results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sensitize.core.errors import InputError
+from sensitize.core.output import atomic_write_parquet, atomic_write_text
+from sensitize.io.screen import canonicalise_long_frame, read_screen
+from sensitize.screen.engine import ScreenResult, score_screen
+
+TABLES = ("blocks", "cells", "curves", "rejected")
+_LONG_FORMATS = {"synergyfinder_table", "drugcomb_template", "auto"}
+
+
+def _is_streamable(path: Path, fmt: str) -> bool:
+    name = path.name.lower()
+    if fmt not in _LONG_FORMATS:
+        return False
+    return name.endswith((".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".parquet", ".pq"))
+
+
+def _raw_batches(path: Path, rows: int = 200_000) -> Iterator[pd.DataFrame]:
+    name = path.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        pf = pq.ParquetFile(path)
+        for batch in pf.iter_batches(batch_size=rows):
+            yield batch.to_pandas()
+        return
+    sep = "\t" if ".tsv" in name else None
+    reader = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", chunksize=rows, encoding="utf-8-sig")
+    yield from reader
+
+
+def _block_column(df: pd.DataFrame) -> str:
+    for c in df.columns:
+        if str(c).strip().lower() in ("block_id", "pairindex", "blockid", "block"):
+            return str(c)
+    raise InputError("no block_id column found for streaming", column="block_id")
+
+
+def iter_block_chunks(
+    path: Path,
+    chunk_blocks: int,
+    *,
+    response_kind: str | None,
+    fmt: str = "auto",
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Yield ``(chunk_index, canonical table)`` with ``chunk_blocks`` whole blocks each."""
+    if not _is_streamable(path, fmt):
+        df = read_screen(path, format=fmt, response_kind=response_kind)
+        ids = pd.unique(df["block_id"])
+        for i in range(0, len(ids), chunk_blocks):
+            sel = set(ids[i : i + chunk_blocks])
+            yield i // chunk_blocks, df[df["block_id"].isin(sel)].reset_index(drop=True)
+        return
+    seen: set[Any] = set()
+    pending: list[pd.DataFrame] = []
+    pending_blocks: list[Any] = []
+    row0 = 1
+    pending_first_row = 1
+    chunk_i = 0
+    bcol: str | None = None
+
+    def flush(frames: list[pd.DataFrame], first_row: int) -> pd.DataFrame:
+        raw = pd.concat(frames, ignore_index=True)
+        return canonicalise_long_frame(raw, source=path.name, response_kind=response_kind, first_row=first_row)
+
+    for raw in _raw_batches(path):
+        if bcol is None:
+            bcol = _block_column(raw)
+        raw = raw.reset_index(drop=True)
+        ids = raw[bcol]
+        # blocks appearing in this batch, in order
+        change = ids.ne(ids.shift()).to_numpy()
+        starts = [i for i in range(len(ids)) if change[i]]
+        for si, s in enumerate(starts):
+            e = starts[si + 1] if si + 1 < len(starts) else len(ids)
+            bid = ids.iloc[s]
+            piece = raw.iloc[s:e]
+            if pending_blocks and pending_blocks[-1] == bid:
+                pending.append(piece)
+                continue
+            if bid in seen:
+                raise InputError(
+                    f"rows of block {bid!r} are not contiguous; sort the file by block_id "
+                    "or score it without streaming",
+                    file=path.name, column=bcol, rows=[row0 + s],
+                )
+            if len(pending_blocks) >= chunk_blocks:
+                yield chunk_i, flush(pending, pending_first_row)
+                chunk_i += 1
+                pending, pending_blocks = [], []
+                pending_first_row = row0 + s
+            seen.add(bid)
+            pending_blocks.append(bid)
+            pending.append(piece)
+        row0 += len(raw)
+    if pending:
+        yield chunk_i, flush(pending, pending_first_row)
+
+
+def _score_chunk(i: int, df: pd.DataFrame, opts: dict[str, Any], source: str) -> tuple[int, dict[str, pd.DataFrame], int]:
+    res = score_screen(df, source=source, **opts)
+    return i, {"blocks": res.table, "cells": res.cells, "curves": res.curves, "rejected": res.rejected}, len(res.table) + len(res.rejected)
+
+
+def _fingerprint(path: Path, opts: dict[str, Any], chunk_blocks: int) -> str:
+    st = path.stat()
+    h = hashlib.sha256()
+    h.update(json.dumps({"size": st.st_size, "mtime": int(st.st_mtime), "name": path.name,
+                         "opts": {k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items()},
+                         "chunk_blocks": chunk_blocks}, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+class _Progress:
+    def __init__(self, total: int | None, enabled: bool) -> None:
+        self.total = total
+        self.enabled = enabled
+        self.done = 0
+        self.t0 = time.time()
+        self.last = 0.0
+
+    def update(self, n: int, final: bool = False) -> None:
+        self.done += n
+        now = time.time()
+        if not self.enabled or (now - self.last < 1.0 and not final):
+            return
+        self.last = now
+        rate = self.done / max(now - self.t0, 1e-9)
+        msg = f"\r{self.done}"
+        if self.total:
+            left = max(self.total - self.done, 0)
+            eta = left / rate if rate > 0 else float("inf")
+            msg += f"/{self.total} blocks ({100 * self.done / self.total:.0f}%), {rate:.0f} blocks/s, ETA {eta:.0f}s"
+        else:
+            msg += f" blocks, {rate:.0f} blocks/s"
+        print(msg, end="\n" if final else "", file=sys.stderr, flush=True)
+
+
+def _count_blocks(path: Path, fmt: str) -> int | None:
+    if not _is_streamable(path, fmt):
+        return None
+    try:
+        n = 0
+        last = object()
+        for raw in _raw_batches(path, rows=1_000_000):
+            col = _block_column(raw)
+            ids = raw[col]
+            change = ids.ne(ids.shift())
+            n += int(change.sum()) - (1 if len(ids) and ids.iloc[0] == last else 0)
+            last = ids.iloc[-1] if len(ids) else last
+        return n
+    except Exception:  # the count is only for the progress display
+        return None
+
+
+def _write_part(parts: Path, i: int, tables: dict[str, pd.DataFrame]) -> None:
+    for name, t in tables.items():
+        t = t.copy()
+        for c in t.columns:
+            if t[c].dtype == object:
+                t[c] = t[c].astype("string")
+        atomic_write_parquet(parts / f"part-{i:06d}.{name}.parquet", t)
+
+
+def _concat_parts(parts: Path, outdir: Path, n_chunks: int) -> None:
+    """Stream parts into OUTDIR/{name}.csv and .parquet (atomically)."""
+    for name in TABLES:
+        files = [parts / f"part-{i:06d}.{name}.parquet" for i in range(n_chunks)]
+        files = [f for f in files if f.exists()]
+        csv_tmp = outdir / f".{name}.csv.tmp"
+        pq_tmp = outdir / f".{name}.parquet.tmp"
+        writer: pq.ParquetWriter | None = None
+        schema: pa.Schema | None = None
+        header = True
+        with open(csv_tmp, "w", encoding="utf-8", newline="") as fh:
+            for f in files:
+                t = pq.read_table(f)
+                if t.num_rows == 0 and schema is not None:
+                    continue
+                df = t.to_pandas()
+                if schema is None:
+                    schema = t.schema
+                    cols = list(df.columns)
+                else:
+                    for c in cols:
+                        if c not in df.columns:
+                            df[c] = pd.NA
+                    extra = [c for c in df.columns if c not in cols]
+                    df = df[cols + extra] if not extra else df[cols]
+                    t = pa.Table.from_pandas(df, preserve_index=False)
+                    try:
+                        t = t.cast(schema)
+                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+                        t = pa.Table.from_pandas(df.astype({c: "string" for c in df.columns if df[c].dtype == object}), preserve_index=False)
+                df.to_csv(fh, header=header, index=False)
+                header = False
+                if writer is None:
+                    writer = pq.ParquetWriter(pq_tmp, t.schema)
+                if t.schema.equals(writer.schema):
+                    writer.write_table(t)
+            if header:
+                fh.write("")
+        if writer is not None:
+            writer.close()
+        else:
+            pd.DataFrame().to_parquet(pq_tmp)
+        os.replace(csv_tmp, outdir / f"{name}.csv")
+        os.replace(pq_tmp, outdir / f"{name}.parquet")
+
+
+def score_file(
+    path: str | Path,
+    outdir: str | Path,
+    *,
+    response_kind: str | None = None,
+    fmt: str = "auto",
+    backend: str = "serial",
+    scheduler: str | None = None,
+    chunk_blocks: int = 5000,
+    workers: int = 2,
+    progress: bool = True,
+    max_in_flight: int | None = None,
+    _stop_after: int | None = None,
+    **opts: Any,
+) -> ScreenResult:
+    """Score a screen file chunk by chunk, resumably, on one of several backends.
+
+    Parameters
+    ----------
+    path, outdir
+        Input file and output folder.
+    response_kind, fmt
+        As for :func:`sensitize.io.screen.read_screen`.
+    backend
+        ``serial``, ``processes`` or ``dask``.
+    scheduler
+        Address of a Dask scheduler; a ``LocalCluster`` with ``workers`` workers when None.
+    chunk_blocks
+        Blocks per chunk (bounds memory).
+    workers
+        Processes (``processes``) or LocalCluster workers (``dask``).
+    progress
+        Print blocks done, blocks/s and the estimated time left to stderr.
+    opts
+        Scoring options of :func:`score_screen`.
+
+    Returns
+    -------
+    ScreenResult
+        With the block table (and rejected blocks) read back; cells and curves stay on
+        disk (``OUTDIR/cells.parquet``) to bound memory.
+    """
+    path = Path(path)
+    outdir = Path(outdir)
+    if backend not in ("serial", "processes", "dask"):
+        raise ValueError("backend must be 'serial', 'processes' or 'dask'")
+    outdir.mkdir(parents=True, exist_ok=True)
+    parts = outdir / "parts"
+    parts.mkdir(exist_ok=True)
+    fp = _fingerprint(path, {**opts, "response_kind": response_kind, "fmt": fmt}, chunk_blocks)
+    manifest_path = parts / "manifest.json"
+    done: set[int] = set()
+    if manifest_path.exists():
+        man = json.loads(manifest_path.read_text())
+        if man.get("fingerprint") == fp:
+            done = set(man.get("done", []))
+        else:
+            for f in parts.glob("part-*.parquet"):
+                f.unlink()
+    manifest: dict[str, Any] = {"fingerprint": fp, "input": str(path), "done": sorted(done), "complete": False}
+    atomic_write_text(manifest_path, json.dumps(manifest))
+
+    def mark(i: int) -> None:
+        done.add(i)
+        manifest["done"] = sorted(done)
+        atomic_write_text(manifest_path, json.dumps(manifest))
+
+    total = _count_blocks(path, fmt) if progress else None
+    prog = _Progress(total, progress)
+    n_chunks = 0
+    source = path.name
+    chunks = iter_block_chunks(path, chunk_blocks, response_kind=response_kind, fmt=fmt)
+    limit = max_in_flight or max(2 * workers, 2)
+
+    def todo() -> Iterator[tuple[int, pd.DataFrame]]:
+        nonlocal n_chunks
+        for i, df in chunks:
+            n_chunks = i + 1
+            if i in done:
+                prog.update(int(df["block_id"].nunique()) if "block_id" in df else 0)
+                continue
+            if _stop_after is not None and len(done) >= _stop_after:
+                raise KeyboardInterrupt("stopped for testing")
+            yield i, df
+
+    if backend == "serial":
+        for i, df in todo():
+            _, tables, nb = _score_chunk(i, df, opts, source)
+            _write_part(parts, i, tables)
+            mark(i)
+            prog.update(nb)
+    else:
+        submit: Callable[..., Any]
+        client = None
+        cluster = None
+        pool = None
+        if backend == "processes":
+            pool = ProcessPoolExecutor(max_workers=workers)
+            submit = pool.submit
+        else:
+            from distributed import Client, LocalCluster
+
+            if scheduler:
+                client = Client(scheduler)
+            else:
+                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+                client = Client(cluster)
+            submit = client.submit
+        try:
+            inflight: dict[Any, int] = {}
+
+            def drain(block: bool) -> None:
+                if not inflight:
+                    return
+                if backend == "processes":
+                    finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED) if block else (
+                        [f for f in inflight if f.done()], None)
+                else:
+                    from distributed import wait as dwait
+
+                    finished = dwait(list(inflight), return_when="FIRST_COMPLETED").done if block else [f for f in inflight if f.done()]
+                for fut in list(finished):
+                    inflight.pop(fut)
+                    i, tables, nb = fut.result()
+                    _write_part(parts, i, tables)
+                    mark(i)
+                    prog.update(nb)
+
+            for i, df in todo():
+                while len(inflight) >= limit:
+                    drain(True)
+                fut = submit(_score_chunk, i, df, opts, source, pure=False) if client else submit(_score_chunk, i, df, opts, source)
+                inflight[fut] = i
+                drain(False)
+            while inflight:
+                drain(True)
+        finally:
+            if pool is not None:
+                pool.shutdown()
+            if client is not None:
+                client.close()
+            if cluster is not None:
+                cluster.close()
+    prog.update(0, final=True)
+    _concat_parts(parts, outdir, n_chunks)
+    manifest["complete"] = True
+    manifest["n_chunks"] = n_chunks
+    atomic_write_text(manifest_path, json.dumps(manifest))
+    params = {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items()},
+              "input": str(path), "backend": backend, "chunk_blocks": chunk_blocks, "n_chunks": n_chunks,
+              "response_kind": response_kind}
+    atomic_write_text(outdir / "params.json", json.dumps(params, indent=2, default=str))
+    blocks = pd.read_parquet(outdir / "blocks.parquet")
+    rejected = pd.read_parquet(outdir / "rejected.parquet")
+    return ScreenResult(table=blocks, params=params, rejected=rejected)
