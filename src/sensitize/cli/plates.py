@@ -2,6 +2,7 @@
 
 * ``sensitize plates process MAP READS [READS ...] -o OUTDIR``
 * ``sensitize plates demo -o OUTDIR [--seed N]`` (the synthetic demo screen)
+* ``sensitize plates rank MAP READS [READS ...] -o OUTDIR`` (rank immune-activating combinations)
 """
 
 from __future__ import annotations
@@ -41,6 +42,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("-o", "--outdir", required=True, help="output folder")
     d.add_argument("--seed", type=int, default=None, help="seed (default: the bundled demo's)")
     d.set_defaults(func=_demo)
+    r = sub.add_parser("rank", help="rank combinations for chemokine-induction synergy with a viability window "
+                                    "(writes ranked.csv, anchored.csv)")
+    r.add_argument("plate_map", help="plate map (CSV/TSV/XLSX)")
+    r.add_argument("reads", nargs="+", help="reader export(s)")
+    r.add_argument("-o", "--outdir", required=True, help="output folder")
+    r.add_argument("--viability", default="viability", help="viability readout (default viability)")
+    r.add_argument("--induction", default="CXCL10", help="chemokine readout (default CXCL10)")
+    r.add_argument("--correction", default="treatment_polish", choices=["none", "median_polish", "treatment_polish"],
+                   help="positional correction (default treatment_polish)")
+    r.add_argument("--polish-scale", default="log", choices=["raw", "log"], help="median polish scale (default log)")
+    r.add_argument("--robust-qc", action="store_true", help="judge QC on robust Z'/SSMD/CV")
+    r.add_argument("--block-by", nargs="*", default=["design"], help="map columns that split blocks (default design)")
+    r.add_argument("--alpha", type=float, default=0.1, help="Benjamini-Hochberg FDR level (default 0.1)")
+    r.add_argument("--min-effect", type=float, default=0.0, help="minimum induction synergy of a hit (log2)")
+    r.add_argument("--min-viability", type=float, default=0.3, help="minimum viability window of a hit (fraction)")
+    r.add_argument("--top-doses", type=int, default=2, help="top library doses in the test contrast (0 = all)")
+    r.add_argument("--variance", default="pooled", choices=["pooled", "welch"], help="error model of the test")
+    r.set_defaults(func=_rank)
 
     def _help(args: argparse.Namespace) -> int:
         p.print_help()
@@ -83,4 +102,33 @@ def _demo(args: argparse.Namespace) -> int:
 
     paths = write_demo(args.outdir, seed=DEMO_SEED if args.seed is None else args.seed)
     print(f"demo screen written: {', '.join(p.name for p in paths.values())} in {args.outdir}")
+    return 0
+
+
+def _rank(args: argparse.Namespace) -> int:
+    from sensitize.io.plates import read_plates
+    from sensitize.screen.anchored import score_anchored
+    from sensitize.screen.immune import rank_combinations
+    from sensitize.screen.plates import normalise_plates, to_screen_table
+
+    out = Path(args.outdir)
+    names = ["ranked.csv", "anchored.csv", "line_correlation.csv", "screen_table.csv", "params.json"]
+    ensure_not_input([out / n for n in names], [args.plate_map, *args.reads])
+    wells = read_plates(args.plate_map, args.reads)
+    norm = normalise_plates(wells, viability=args.viability, correction=args.correction,
+                            polish_scale=args.polish_scale, robust_qc=args.robust_qc)
+    st = to_screen_table(norm, induction_scale="log2_fc", block_by=args.block_by)
+    ranking = rank_combinations(st, viability_readout=args.viability, induction_readout=args.induction,
+                                alpha=args.alpha, min_effect=args.min_effect, min_viability=args.min_viability,
+                                top_doses=args.top_doses or None, variance=args.variance, source=args.plate_map)
+    anch = score_anchored(st, source=args.plate_map)
+    atomic_write_csv(out / "ranked.csv", ranking.table)
+    atomic_write_csv(out / "anchored.csv", anch.table)
+    atomic_write_csv(out / "line_correlation.csv", ranking.line_correlation)
+    atomic_write_csv(out / "screen_table.csv", st.table)
+    params = {"ranking": ranking.params, "anchored": anch.params, "screen": st.params}
+    atomic_write_text(out / "params.json", json.dumps(params, indent=2, default=str) + "\n")
+    n_fail = int((~norm.qc.table["qc_pass"]).sum())
+    print(f"{len(ranking.table)} combination(s) ranked, {int(ranking.table['hit'].sum())} hit(s) "
+          f"(BH q < {args.alpha}); {n_fail} plate x readout(s) failing QC excluded; written to {out}")
     return 0

@@ -213,7 +213,15 @@ def prepare_blocks(
                 mean = (sums / cnts).reshape((len(bsel), *shape))
             cnts = cnts.reshape((len(bsel), *shape))
             # replicate arrays: order replicates within cell by appearance
-            rep_rank = pd.Series(lin).groupby(lin).cumcount().to_numpy()
+            # replicates ordered by their replicate number (then file order), so the
+            # bootstrap does not depend on row order
+            if "replicate" in rows.columns:
+                rv = pd.to_numeric(rows["replicate"], errors="coerce").fillna(np.inf).to_numpy()
+            else:
+                rv = np.zeros(len(rows))
+            order = np.lexsort((np.arange(len(lin)), rv, lin))
+            rep_rank = np.empty(len(lin), dtype=int)
+            rep_rank[order] = pd.Series(lin[order]).groupby(lin[order]).cumcount().to_numpy()
             rmax = int(rep_rank.max()) + 1 if len(rep_rank) else 1
             reps = np.full((len(bsel), rmax, ncell), np.nan)
             reps[bi, rep_rank, flat] = eff
@@ -251,9 +259,6 @@ def prepare_blocks(
                             keep[j] = False
                 if impute == "neighbours" and keep.any():
                     notes.append(f"{int(imputed[keep].sum())} missing grid cell(s) imputed from neighbours")
-            if np.isnan(np.stack(conc_axes, 0)).any():
-                # a dose level missing entirely in a block cannot happen with dense ranks
-                pass
             sel = np.flatnonzero(keep)
             if sel.size == 0:
                 continue

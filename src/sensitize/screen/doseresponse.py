@@ -154,9 +154,11 @@ def _lm(
     """Vectorised Levenberg-Marquardt on a batch. Returns params, rss, converged."""
     k = p0.shape[0]
     p = p0.copy()
-    f, jac = _model_and_jac(u, p)
+    with np.errstate(over="ignore", invalid="ignore"):
+        f, jac = _model_and_jac(u, p)
     r = (f - y) * w
     rss = np.einsum("km,km->k", r, r)
+    rss = np.where(np.isfinite(rss), rss, np.inf)
     lam = np.full(k, 1e-3)
     active = np.ones(k, dtype=bool)
     converged = np.zeros(k, dtype=bool)
@@ -167,7 +169,8 @@ def _lm(
         if idx.size == 0:
             break
         pa, ua, ya, wa = p[idx], u[idx], y[idx], w[idx]
-        f, jac = _model_and_jac(ua, pa)
+        with np.errstate(over="ignore", invalid="ignore"):
+            f, jac = _model_and_jac(ua, pa)
         jac = jac * wa[..., None] * freef[idx][:, None, :]
         r = (f - ya) * wa
         jtj = np.einsum("kmi,kmj->kij", jac, jac)
@@ -184,7 +187,8 @@ def _lm(
         step *= freef[idx]
         pn = pa + step
         pn[:, 0] = np.clip(pn[:, 0], -_B_MAX, _B_MAX)
-        fn, _ = _model_and_jac(ua, pn)
+        with np.errstate(over="ignore", invalid="ignore"):
+            fn, _ = _model_and_jac(ua, pn)
         rn = (fn - ya) * wa
         rssn = np.einsum("km,km->k", rn, rn)
         better = np.isfinite(rssn) & (rssn <= rss[idx])
@@ -264,7 +268,8 @@ def fit_ll4(
         s[:, 1] = np.where(np.isnan(fc), s[:, 1], fc)
         s[:, 2] = np.where(np.isnan(fd), s[:, 2], fd)
         p, rss, conv = _lm(u, y0, w, s, free, max_iter, tol)
-        better = rss < best_rss - 1e-12 * np.maximum(best_rss, 1)
+        with np.errstate(invalid="ignore"):
+            better = rss < best_rss - 1e-12 * np.maximum(np.nan_to_num(best_rss, posinf=1e300), 1)
         if best_p is None:
             best_p = p
             best_rss, best_conv = rss, conv
@@ -274,6 +279,7 @@ def fit_ll4(
             best_conv = np.where(better, conv, best_conv)
     assert best_p is not None
     b, c, d, le = best_p.T
+    le = np.clip(le, -700.0, 700.0)
     # flat curves: constant prediction
     c = np.where(flat & np.isnan(fc), mean, c)
     d = np.where(flat & np.isnan(fd), mean, d)
