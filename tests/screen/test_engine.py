@@ -179,7 +179,7 @@ def test_replicates_bootstrap_is_seeded_and_order_independent() -> None:
         t["replicate"] = rep + 1
         frames.append(t)
     t2 = grid_table(_musyc_like(0.5), block="b2")
-    df = pd.concat(frames + [t2], ignore_index=True)
+    df = pd.concat([*frames, t2], ignore_index=True)
     r1 = score_screen(df, n_boot=30, seed=7)
     r2 = score_screen(df.iloc[::-1].reset_index(drop=True), n_boot=30, seed=7)
     k = r1.table.set_index("block_id").loc["b1"]
