@@ -131,7 +131,7 @@ def _score_all(ind: pd.DataFrame, via: pd.DataFrame, top_doses: int | None, vari
         # pooled within-cell error per cell line: robust (scaled MAD of the residuals from
         # the cell means, each divided by sqrt((n-1)/n)), so dead wells do not inflate it
         keys = ["combo", "conc1", "conc2"]
-        r = ind[keys + ["response"]].dropna(subset=["response"])
+        r = ind[[*keys, "response"]].dropna(subset=["response"])
         grpd = r.groupby(keys)["response"]
         n_r = grpd.transform("size").to_numpy(dtype=float)
         res = (r["response"] - grpd.transform("mean")).to_numpy(dtype=float)
