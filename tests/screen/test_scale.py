@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sensitize.io.screen import read_screen
 from sensitize.screen.engine import score_screen
 from sensitize.screen.scale import score_file
 
@@ -31,7 +32,7 @@ def _screen(n: int, seed: int = 0) -> pd.DataFrame:
 
 def _num(df: pd.DataFrame) -> pd.DataFrame:
     out = df.assign(block_id=df["block_id"].astype(str)).sort_values("block_id").set_index("block_id")
-    return out.select_dtypes("number")
+    return out.select_dtypes("number").sort_index(axis=1)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def screen_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_serial_processes_and_memory_agree(screen_csv: Path, tmp_path: Path) -> None:
-    mem = score_screen(pd.read_csv(screen_csv), response_kind="viability")
+    mem = score_screen(read_screen(screen_csv, response_kind="viability"))
     ser = score_file(screen_csv, tmp_path / "s", response_kind="viability", chunk_blocks=5, progress=False)
     pro = score_file(screen_csv, tmp_path / "p", response_kind="viability", chunk_blocks=7, backend="processes",
                      workers=2, progress=False)
@@ -56,7 +57,7 @@ def test_serial_processes_and_memory_agree(screen_csv: Path, tmp_path: Path) -> 
 @pytest.mark.slow
 def test_dask_local_cluster_agrees(screen_csv: Path, tmp_path: Path) -> None:
     pytest.importorskip("distributed")
-    mem = score_screen(pd.read_csv(screen_csv), response_kind="viability")
+    mem = score_screen(read_screen(screen_csv, response_kind="viability"))
     dk = score_file(screen_csv, tmp_path / "d", response_kind="viability", chunk_blocks=6, backend="dask",
                     workers=2, progress=False)
     pd.testing.assert_frame_equal(_num(dk.table), _num(mem.table), check_exact=True, check_dtype=False)
@@ -86,3 +87,22 @@ def test_non_contiguous_blocks_are_an_error(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="not contiguous"):
         score_file(p, tmp_path / "o", response_kind="viability", chunk_blocks=1, progress=False)
+
+
+def test_parts_with_different_columns_lose_nothing(tmp_path: Path) -> None:
+    """A first chunk whose blocks are all rejected, and a later chunk with replicates (CI
+    columns) must give the same blocks and columns as in-memory scoring."""
+    df = _screen(6)
+    bad = pd.concat([g.iloc[:-1] for _, g in df[df.block_id.isin(["blk000", "blk001"])].groupby("block_id")])
+    rep = df[df.block_id == "blk004"]
+    reps = pd.concat([rep, rep.assign(response=rep.response + 1.0)]).sort_values(["conc1", "conc2"], kind="stable")
+    full = pd.concat([bad, df[df.block_id.isin(["blk002", "blk003"])], reps], ignore_index=True)
+    p = tmp_path / "mixed.csv"
+    full.to_csv(p, index=False)
+    res = score_file(p, tmp_path / "o", response_kind="viability", chunk_blocks=2, progress=False, n_boot=10)
+    mem = score_screen(full, response_kind="viability", n_boot=10)
+    assert set(res.table.columns) == set(mem.table.columns)
+    pd.testing.assert_frame_equal(_num(res.table), _num(mem.table), check_exact=True, check_dtype=False)
+    csv = pd.read_csv(tmp_path / "o" / "blocks.csv")
+    assert len(csv) == 3 and "ZIP_synergy_ci_low" in csv.columns
+    assert set(pd.read_csv(tmp_path / "o" / "rejected.csv")["block_id"]) == {"blk000", "blk001"}

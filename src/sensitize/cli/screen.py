@@ -19,6 +19,7 @@ from sensitize.core.output import (
 )
 from sensitize.io.screen import read_screen
 from sensitize.screen.engine import MODELS, ScreenResult, score_screen
+from sensitize.screen.scale import parquet_safe, score_file
 
 #: columns of blocks.csv in order (others follow)
 _BLOCK_FIRST = [
@@ -49,11 +50,7 @@ def write_screen_result(res: ScreenResult, outdir: Path, inputs: list[Path] | No
         ensure_not_input(targets, inputs)
     for name, t in tables.items():
         paths[name] = atomic_write_csv(outdir / f"{name}.csv", t)
-        pq = t.copy()
-        for c in pq.columns:
-            if pq[c].dtype == object:
-                pq[c] = pq[c].astype("string")
-        atomic_write_parquet(outdir / f"{name}.parquet", pq)
+        atomic_write_parquet(outdir / f"{name}.parquet", parquet_safe(t))
     atomic_write_text(outdir / "params.json", json.dumps(res.params, indent=2, default=str))
     return paths
 
@@ -80,8 +77,6 @@ def summary_text(res: ScreenResult, top: int = 10, by: str = "ZIP_synergy") -> s
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from sensitize.screen.scale import score_file
-
     inp = Path(args.input)
     if not inp.exists():
         raise FileNotFoundError(2, "No such file", str(inp))

@@ -12,7 +12,7 @@ Responses are converted to the **effect scale** used by all synergy models
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -85,7 +85,7 @@ def to_effect(response: np.ndarray, kind: np.ndarray) -> np.ndarray:
     return np.where(kind == "viability", 100.0 - response, response)
 
 
-def _impute_grid(arr: np.ndarray, conc: list[np.ndarray]) -> np.ndarray:
+def _impute_grid(arr: np.ndarray) -> np.ndarray:
     """Fill missing cells by the mean of their present neighbours along each axis.
 
     Repeated until every cell is filled (a deterministic, documented rule).  ``arr`` is
@@ -103,7 +103,7 @@ def _impute_grid(arr: np.ndarray, conc: list[np.ndarray]) -> np.ndarray:
                 rolled = np.roll(a, shift, axis=ax)
                 valid = ~np.isnan(rolled)
                 # do not wrap around
-                edge = [slice(None)] * a.ndim
+                edge: list[slice | int] = [slice(None)] * a.ndim
                 edge[ax] = 0 if shift == 1 else -1
                 valid[tuple(edge)] = False
                 acc += np.where(valid, rolled, 0.0)
@@ -113,12 +113,7 @@ def _impute_grid(arr: np.ndarray, conc: list[np.ndarray]) -> np.ndarray:
     return a
 
 
-def prepare_blocks(
-    df: pd.DataFrame,
-    *,
-    impute: str = "none",
-    source: str = "<table>",
-) -> PreparedScreen:
+def prepare_blocks(df: pd.DataFrame, *, impute: str = "none") -> PreparedScreen:
     """Group a validated screen table into dense dose grids.
 
     Parameters
@@ -130,8 +125,6 @@ def prepare_blocks(
         (reported in ``rejected`` with the missing cells), ``"neighbours"`` fills each
         missing cell with the mean of its measured neighbours along the dose axes
         (iterated; imputed cells are flagged in the cell table).
-    source
-        Name used in messages.
     """
     if impute not in ("none", "neighbours"):
         raise ValueError("impute must be 'none' or 'neighbours'")
@@ -143,16 +136,16 @@ def prepare_blocks(
     present = pd.DataFrame({k: d[f"drug{k}"].notna() for k in ks})
     present[key] = d[key]
     used = present.groupby(key, sort=False)[ks].any()
-    d = d.join(used.rename(columns={k: f"_used{k}" for k in ks}), on=key)
-    sig = d[[f"_used{k}" for k in ks]].astype(int).astype(str).agg("".join, axis=1)
-    d["_sig"] = sig
+    # one signature per block ("1101": drugs 1, 2 and 4 present), joined to its rows
+    sig = used.astype(int).astype(str).agg("".join, axis=1).rename("_sig")
+    d = d.join(sig, on=key)
 
     rejected: list[dict[str, Any]] = []
     groups: list[BlockGroup] = []
     notes: list[str] = []
     meta_cols = [c for c in ("cell_line", "response_kind") if c in d.columns]
-    for s, part in d.groupby("_sig", sort=False):
-        pos = [k for k, flag in zip(ks, s, strict=True) if flag == "1"]
+    for sig_key, part in d.groupby("_sig", sort=False):
+        pos = [k for k, flag in zip(ks, str(sig_key), strict=True) if flag == "1"]
         if len(pos) < 2:
             for (bid, ro), _ in part.groupby(key, sort=False):
                 rejected.append({"block_id": bid, "readout": ro, "reason": "fewer than two drugs in the block"})
@@ -175,12 +168,13 @@ def prepare_blocks(
         minc = bkeys[[f"conc{k}" for k in pos]].min()
         info["_block_index"] = np.arange(len(info))
         # zero-dose level required for every drug
-        no_zero = (minc.to_numpy() > 0).any(axis=1)
+        no_zero = np.any(minc.to_numpy() > 0, axis=1)
         shapes = [tuple(int(v) for v in row) for row in nlev.to_numpy()]
         info["_shape"] = shapes
         block_idx = bkeys.ngroup().to_numpy()
         part["_bidx"] = block_idx
-        for shape, binfo in info.groupby("_shape", sort=False):
+        for shape_key, binfo in info.groupby("_shape", sort=False):
+            shape = cast(tuple[int, ...], shape_key)
             bsel = binfo["_block_index"].to_numpy()
             ok = ~no_zero[bsel]
             for j in np.flatnonzero(~ok):
@@ -252,7 +246,7 @@ def prepare_blocks(
                         })
                         keep[j] = False
                     else:
-                        mean[j] = _impute_grid(mean[j], [c[j] for c in conc_axes])
+                        mean[j] = _impute_grid(mean[j])
                         if np.isnan(mean[j]).any():
                             rejected.append({"block_id": binfo.iloc[j]["block_id"], "readout": binfo.iloc[j]["readout"],
                                              "reason": "dose grid could not be imputed"})

@@ -297,16 +297,13 @@ def fit_ll4(
     )
 
 
-def relative_ic50(fits: CurveFits, max_dose: np.ndarray, min_dose: np.ndarray | None = None) -> np.ndarray:
+def relative_ic50(fits: CurveFits, max_dose: np.ndarray) -> np.ndarray:
     """Relative IC50 (the ``e`` parameter), capped at the highest tested dose.
 
     SynergyFinder reports ``e`` capped at the top dose (a curve whose midpoint lies above
     the tested range is reported at the top dose).
     """
-    ic = np.minimum(fits.e, max_dose)
-    if min_dose is not None:
-        ic = np.maximum(ic, 0.0)
-    return ic
+    return np.minimum(fits.e, max_dose)
 
 
 def sensitivity_score(fits: CurveFits, log10_lo: np.ndarray, log10_hi: np.ndarray) -> np.ndarray:

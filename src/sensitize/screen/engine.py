@@ -13,7 +13,7 @@ and why numbers can differ from the R package.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ from scipy import stats
 from sensitize import __version__
 from sensitize.core.results import Result
 from sensitize.screen.blocks import BlockGroup, PreparedScreen, prepare_blocks
-from sensitize.screen.doseresponse import CurveFits, fit_ll4, sensitivity_score
+from sensitize.screen.doseresponse import CurveFits, fit_ll4, relative_ic50, sensitivity_score
 from sensitize.screen.models import (
     bliss_reference,
     combination_mask,
@@ -31,7 +31,9 @@ from sensitize.screen.models import (
     fit_monotherapies,
     hsa_reference,
     loewe_reference,
+    monotherapies,
     most_synergistic_area,
+    row_sum,
     zip_surfaces,
 )
 from sensitize.screen.schema import validate_screen
@@ -102,10 +104,10 @@ def _ttest(delta: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     nb = delta.shape[0]
     d = delta.reshape(nb, -1)[:, mask.ravel()]
     n = d.shape[1]
-    mean = d.mean(axis=1)
+    mean = row_sum(d) / max(n, 1)
     if n < 2:
         return mean, np.full(nb, np.nan)
-    sd = d.std(axis=1, ddof=1)
+    sd = np.sqrt(row_sum((d - mean[:, None]) ** 2) / (n - 1))
     with np.errstate(divide="ignore", invalid="ignore"):
         t = mean / (sd / np.sqrt(n))
     p = 2.0 * stats.t.sf(np.abs(t), n - 1)
@@ -172,11 +174,11 @@ def _sensitivity(effect: np.ndarray, conc: list[np.ndarray], mono_fits: list[Cur
     nb = effect.shape[0]
     out: dict[str, np.ndarray] = {}
     ic50 = []
-    monos = [effect[(slice(None), *tuple(slice(None) if i == k else 0 for i in range(nd)))] for k in range(nd)]
+    monos = monotherapies(effect)
     for k, f in enumerate(mono_fits):
         x = conc[k]
         xmax = x[:, -1]
-        ic = np.minimum(f.e, xmax)
+        ic = relative_ic50(f, xmax)
         ic50.append(ic)
         out[f"ic50_{k + 1}"] = ic
         g = fit_ll4(x[:, 1:], monos[k][:, 1:])
@@ -242,7 +244,7 @@ def _bootstrap(group: BlockGroup, opt: ScoreOptions) -> dict[str, np.ndarray]:
         n_rep=np.ones(boot_effect.shape, dtype=int),
         imputed=np.zeros(boot_effect.shape, dtype=bool),
     )
-    bopt = ScoreOptions(**{**opt.__dict__, "n_boot": 0})
+    bopt = replace(opt, n_boot=0)
     res = _score_arrays(bgroup, boot_effect, bopt)
     for m in opt.models:
         vals = res[f"{m}_synergy"].reshape(len(idx), nboot)
@@ -328,7 +330,7 @@ def _group_tables(group: BlockGroup, res: dict[str, Any], boot: dict[str, np.nda
             "drug": group.keys[f"drug{k + 1}"].to_numpy(),
             "model": "LL.4",
             "b": f.b, "c": f.c, "d": f.d, "e": f.e,
-            "ic50": np.minimum(f.e, group.conc[k][:, -1]),
+            "ic50": relative_ic50(f, group.conc[k][:, -1]),
             "emax": f.predict(group.conc[k][:, -1:])[:, 0],
             "r2": f.r2, "rss": f.rss, "n": f.n,
             "converged": f.converged, "flat": f.flat,
@@ -411,7 +413,7 @@ def score_screen(
     if loewe_method not in ("exact", "grid"):
         raise ValueError("loewe_method must be 'exact' or 'grid'")
     v = validate_screen(df, source=source, response_kind=response_kind, allow_missing_response=impute != "none")
-    prep = prepare_blocks(v, impute=impute, source=source)
+    prep = prepare_blocks(v, impute=impute)
     opt = ScoreOptions(
         models=tuple(models),
         correct_baseline=correct_baseline,

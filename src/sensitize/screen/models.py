@@ -24,9 +24,19 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sensitize.screen.doseresponse import CurveFits, fit_ll4, ll4, ll4_inverse
+from sensitize.screen.doseresponse import CurveFits, fit_ll4, ll4_inverse
 
 Fitter = Callable[..., CurveFits]
+
+
+def row_sum(a: np.ndarray) -> np.ndarray:
+    """Sum of each row of a (B, n) array, in the same (sequential) order whatever B is.
+
+    numpy may reorder a reduction along the last axis depending on the number of rows,
+    which changes the last bits; per-block results must not depend on how blocks are
+    batched (serial, chunked, multi-process and Dask runs give identical numbers).
+    """
+    return np.cumsum(a, axis=1)[:, -1] if a.shape[1] else np.zeros(a.shape[0])
 
 
 def _mono_index(k: int, ndim: int) -> tuple[slice | int, ...]:
@@ -134,7 +144,6 @@ def zip_surfaces(
     """
     nb = effect.shape[0]
     nd = effect.ndim - 1
-    shape = effect.shape[1:]
     pred_monos = [f.predict(conc[k]) for k, f in enumerate(mono_fits)]
     zref = bliss_from_monos(pred_monos, nd)
     zref = np.broadcast_to(zref, effect.shape)
@@ -155,15 +164,7 @@ def zip_surfaces(
             pred = y.copy()
         pred = pred.reshape(nb, *others_shape, n_k)
         acc += np.moveaxis(pred, -1, k + 1)
-    zfit = acc / nd
-    comb = combination_mask(shape)[None]
-    zfit = np.where(comb, zfit, effect)
-    zref = np.where(comb, zref, effect)
-    return zfit, zref
-
-
-def _fit_params(fits: CurveFits) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    return fits.b, fits.c, fits.d, fits.e
+    return _keep_observed(acc / nd, effect), _keep_observed(zref, effect)
 
 
 def _loewe_terms(
@@ -172,7 +173,7 @@ def _loewe_terms(
     """Sum over drugs of x_k / ED_k(y); y and x_k of shape (B, M)."""
     total = np.zeros(y.shape)
     for xk, f in zip(x, fits, strict=True):
-        b, c, d, e = (v[:, None] for v in _fit_params(f))
+        b, c, d, e = (v[:, None] for v in (f.b, f.c, f.d, f.e))
         lo = np.where(b < 0, c, d)  # effect at zero dose
         hi = np.where(b < 0, d, c)  # effect at infinite dose
         ed = ll4_inverse(y, b, c, d, e)
@@ -221,8 +222,6 @@ def loewe_reference(
     lo_all = np.stack([np.minimum(f.c, f.d) for f in mono_fits], 0).min(0)
     hi_all = np.stack([np.maximum(f.c, f.d) for f in mono_fits], 0).max(0)
     span = hi_all - lo_all
-    ref = np.full((nb, m), np.nan)
-    fallback = np.zeros((nb, m), dtype=bool)
     ng = 64 if method == "exact" else n_grid
     levels = lo_all[:, None] + span[:, None] * np.linspace(0, 1, ng + 2)[None, 1:-1]  # (B, ng)
     # g(y) for each candidate: (B, M, ng)
@@ -230,18 +229,19 @@ def loewe_reference(
     for j in range(ng):
         yj = np.broadcast_to(levels[:, j : j + 1], (nb, m))
         g[:, :, j] = _loewe_terms(yj, xs, mono_fits) - 1.0
+    lv = np.broadcast_to(levels[:, None, :], g.shape)
     if method == "grid":
         ag = np.abs(np.where(np.isfinite(g), g, np.inf))
         best = ag.argmin(axis=2)
         ok = np.isfinite(np.take_along_axis(ag, best[..., None], 2)[..., 0])
-        ref = np.where(ok, np.take_along_axis(np.broadcast_to(levels[:, None, :], g.shape), best[..., None], 2)[..., 0], np.nan)
+        ref = np.where(ok, np.take_along_axis(lv, best[..., None], 2)[..., 0], np.nan)
     else:
         pos = g > 0
         change = pos[:, :, :-1] & ~pos[:, :, 1:]
         has = change.any(axis=2)
         first = change.argmax(axis=2)
-        lo = np.take_along_axis(np.broadcast_to(levels[:, None, :], g.shape), first[..., None], 2)[..., 0]
-        hi = np.take_along_axis(np.broadcast_to(levels[:, None, :], g.shape), (first + 1)[..., None], 2)[..., 0]
+        lo = np.take_along_axis(lv, first[..., None], 2)[..., 0]
+        hi = np.take_along_axis(lv, (first + 1)[..., None], 2)[..., 0]
         # also handle roots below the first level or above the last
         below_first = ~pos[:, :, 0]
         above_last = pos[:, :, -1]
@@ -259,12 +259,10 @@ def loewe_reference(
         ok = has | below_first | above_last
         ref = np.where(ok & (span[:, None] > 0), ref, np.nan)
     # fallback: strongest single-drug curve at the total dose
-    total = sum(xs)
+    total = np.sum(xs, axis=0)
     fb = np.max(np.stack([f.predict(total) for f in mono_fits], 0), axis=0)
-    bad = ~np.isfinite(ref)
-    fallback = bad
-    ref = np.where(bad, fb, ref)
-    ref = np.minimum(ref, 100.0) if method == "grid" else ref
+    fallback = ~np.isfinite(ref)
+    ref = np.where(fallback, fb, ref)
     # combination index at the observed effect
     obs = effect.reshape(nb, m)
     ci = _loewe_terms(obs, xs, mono_fits)
@@ -292,10 +290,6 @@ def most_synergistic_area(delta: np.ndarray, window: int = 3) -> np.ndarray:
     w1, w2 = min(window, n1), min(window, n2)
     best = np.full(delta.shape[0], -np.inf)
     for i, j in itertools.product(range(n1 - w1 + 1), range(n2 - w2 + 1)):
-        best = np.maximum(best, comb[:, i : i + w1, j : j + w2].mean(axis=(1, 2)))
+        cells = comb[:, i : i + w1, j : j + w2].reshape(comb.shape[0], -1)
+        best = np.maximum(best, row_sum(cells) / cells.shape[1])
     return best
-
-
-def predict_at(fits: CurveFits, dose: np.ndarray) -> np.ndarray:
-    """Predict each curve at its own dose (arrays of length K)."""
-    return ll4(dose, fits.b, fits.c, fits.d, fits.e)

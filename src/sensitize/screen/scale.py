@@ -16,6 +16,7 @@ chunk sizes give identical results.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -32,6 +33,7 @@ import pyarrow.parquet as pq
 
 from sensitize.core.errors import InputError
 from sensitize.core.output import atomic_write_parquet, atomic_write_text
+from sensitize.io._text import sniff_delimiter
 from sensitize.io.screen import canonicalise_long_frame, read_screen
 from sensitize.screen.engine import ScreenResult, score_screen
 
@@ -53,8 +55,12 @@ def _raw_batches(path: Path, rows: int = 200_000) -> Iterator[pd.DataFrame]:
         for batch in pf.iter_batches(batch_size=rows):
             yield batch.to_pandas()
         return
-    sep = "\t" if ".tsv" in name else None
-    reader = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", chunksize=rows, encoding="utf-8-sig")
+    opener = gzip.open if name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace") as fh:
+        head = fh.read(65536)
+    # exact float parsing, so a streamed value equals the one the other readers see
+    reader = pd.read_csv(path, sep=sniff_delimiter(head), engine="c", float_precision="round_trip",
+                         chunksize=rows, encoding="utf-8-sig")
     yield from reader
 
 
@@ -75,9 +81,9 @@ def iter_block_chunks(
     """Yield ``(chunk_index, canonical table)`` with ``chunk_blocks`` whole blocks each."""
     if not _is_streamable(path, fmt):
         df = read_screen(path, format=fmt, response_kind=response_kind)
-        ids = pd.unique(df["block_id"])
-        for i in range(0, len(ids), chunk_blocks):
-            sel = set(ids[i : i + chunk_blocks])
+        unique_ids = pd.unique(df["block_id"])
+        for i in range(0, len(unique_ids), chunk_blocks):
+            sel = set(unique_ids[i : i + chunk_blocks])
             yield i // chunk_blocks, df[df["block_id"].isin(sel)].reset_index(drop=True)
         return
     seen: set[Any] = set()
@@ -182,57 +188,51 @@ def _count_blocks(path: Path, fmt: str) -> int | None:
         return None
 
 
+def parquet_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """Copy with object columns as pandas strings, so mixed-type columns write to Parquet."""
+    obj = [c for c in df.columns if df[c].dtype == object]
+    return df.astype(dict.fromkeys(obj, "string")) if obj else df
+
+
 def _write_part(parts: Path, i: int, tables: dict[str, pd.DataFrame]) -> None:
     for name, t in tables.items():
-        t = t.copy()
-        for c in t.columns:
-            if t[c].dtype == object:
-                t[c] = t[c].astype("string")
-        atomic_write_parquet(parts / f"part-{i:06d}.{name}.parquet", t)
+        atomic_write_parquet(parts / f"part-{i:06d}.{name}.parquet", parquet_safe(t))
+
+
+def _unified_schema(files: list[Path]) -> pa.Schema:
+    """Union of the parts' columns (first-appearance order), types promoted to a common one.
+
+    Parts differ: a chunk with replicated blocks adds CI columns, a chunk of 3-drug blocks
+    adds ``drug3``, a chunk whose blocks were all rejected has an empty table.
+    """
+    schemas = [pq.read_schema(f) for f in files]
+    schemas = [sc for sc in schemas if len(sc.names)]
+    if not schemas:
+        return pa.schema([])
+    return pa.unify_schemas(schemas, promote_options="permissive")
+
+
+def _conform(t: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Add the columns ``t`` lacks as nulls and cast it to ``schema`` (raises on conflict)."""
+    cols = [t.column(f.name) if f.name in t.column_names else pa.nulls(t.num_rows, f.type) for f in schema]
+    return pa.Table.from_arrays(cols, schema=schema.remove_metadata()).cast(schema.remove_metadata())
 
 
 def _concat_parts(parts: Path, outdir: Path, n_chunks: int) -> None:
-    """Stream parts into OUTDIR/{name}.csv and .parquet (atomically)."""
+    """Stream parts into OUTDIR/{name}.csv and .parquet (atomically), no column or row lost."""
     for name in TABLES:
         files = [parts / f"part-{i:06d}.{name}.parquet" for i in range(n_chunks)]
         files = [f for f in files if f.exists()]
+        schema = _unified_schema(files).remove_metadata()
         csv_tmp = outdir / f".{name}.csv.tmp"
         pq_tmp = outdir / f".{name}.parquet.tmp"
-        writer: pq.ParquetWriter | None = None
-        schema: pa.Schema | None = None
-        header = True
-        with open(csv_tmp, "w", encoding="utf-8", newline="") as fh:
-            for f in files:
-                t = pq.read_table(f)
-                if t.num_rows == 0 and schema is not None:
-                    continue
-                df = t.to_pandas()
-                if schema is None:
-                    schema = t.schema
-                    cols = list(df.columns)
-                else:
-                    for c in cols:
-                        if c not in df.columns:
-                            df[c] = pd.NA
-                    extra = [c for c in df.columns if c not in cols]
-                    df = df[cols + extra] if not extra else df[cols]
-                    t = pa.Table.from_pandas(df, preserve_index=False)
-                    try:
-                        t = t.cast(schema)
-                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
-                        t = pa.Table.from_pandas(df.astype({c: "string" for c in df.columns if df[c].dtype == object}), preserve_index=False)
-                df.to_csv(fh, header=header, index=False)
-                header = False
-                if writer is None:
-                    writer = pq.ParquetWriter(pq_tmp, t.schema)
-                if t.schema.equals(writer.schema):
-                    writer.write_table(t)
-            if header:
-                fh.write("")
-        if writer is not None:
-            writer.close()
-        else:
-            pd.DataFrame().to_parquet(pq_tmp)
+        with open(csv_tmp, "w", encoding="utf-8", newline="") as fh, pq.ParquetWriter(pq_tmp, schema) as writer:
+            if not len(schema.names):
+                fh.write("\n")
+            for k, f in enumerate(files):
+                t = _conform(pq.read_table(f), schema)
+                t.to_pandas().to_csv(fh, header=k == 0, index=False)
+                writer.write_table(t)
         os.replace(csv_tmp, outdir / f"{name}.csv")
         os.replace(pq_tmp, outdir / f"{name}.parquet")
 
@@ -368,7 +368,11 @@ def score_file(
             for i, df in todo():
                 while len(inflight) >= limit:
                     drain(True)
-                fut = submit(_score_chunk, i, df, opts, source, pure=False) if client else submit(_score_chunk, i, df, opts, source)
+                fut: Any
+                if client is not None:
+                    fut = client.submit(_score_chunk, i, df, opts, source, pure=False)
+                else:
+                    fut = submit(_score_chunk, i, df, opts, source)
                 inflight[fut] = i
                 drain(False)
             while inflight:
