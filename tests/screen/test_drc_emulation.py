@@ -80,9 +80,9 @@ def test_mathews_all_blocks() -> None:
 
 @pytest.mark.slow
 def test_decrease_all_blocks() -> None:
-    # measured: 100 % within 0.5, 99.48 % within 0.1, ZIP_ref exact (1e-3) in 83.3 % of blocks,
-    # both IC50s within 0.1 % in >= 98.4 %
-    _check(_blocks("decrease192", None), 1.0, 0.99, 0.83, 0.98)
+    # measured: 100 % within 0.5, 99.48 % within 0.1, ZIP_ref exact (1e-3) in 82.8 % of blocks
+    # (83.3 % with an SVD self-starter regression; R uses QR), both IC50s within 0.1 % in >= 98.4 %
+    _check(_blocks("decrease192", None), 1.0, 0.99, 0.82, 0.98)
 
 
 def test_failed_and_flat_inputs() -> None:

@@ -79,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--seed", type=int, default=0, help="seed of the permutation p-value")
     a.add_argument("--auc-times", type=float, nargs="+", help="horizons of the time-dependent AUC")
     a.add_argument("--no-plots", action="store_true")
+    a.add_argument("--no-report", action="store_true", help="do not write report.html and report.pdf")
     a.set_defaults(func=_analyze)
 
     s = sub.add_parser("signatures", help="list the built-in signatures")
@@ -175,6 +176,11 @@ def _analyze(args: argparse.Namespace) -> int:
     atomic_write_text(outdir / "params.json", json.dumps(res.params, indent=1, default=_json_default))
     n_plots = 0 if args.no_plots else _plots(res, cohort, outdir)
     _print_summary(cohort, res, outdir, n_plots)
+    if not args.no_report:
+        from sensitize.report import cli_settings, write_report_files
+
+        paths = write_report_files(res, outdir, inputs=inputs, settings=cli_settings(args), cohort=cohort)
+        print(f"wrote {paths['html']} and {paths['pdf']}")
     return 0
 
 

@@ -35,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--n-boot", type=int, default=1000, help="bootstrap draws (default 1000)")
     a.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     a.add_argument("--no-plots", action="store_true", help="write tables only")
+    a.add_argument("--no-report", action="store_true", help="do not write report.html and report.pdf")
     a.set_defaults(func=_analyze)
 
     def _help(args: argparse.Namespace) -> int:
@@ -79,6 +80,11 @@ def _analyze(args: argparse.Namespace) -> int:
           f"{res.study.data['animal'].nunique()} animals -> {out}")
     for n in notes:
         print(f"  note: {n}")
+    if not args.no_report:
+        from sensitize.report import cli_settings, write_report_files
+
+        paths = write_report_files(res, out, inputs=[args.input], settings=cli_settings(args))
+        print(f"wrote {paths['html']} and {paths['pdf']}")
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from sensitize.core.output import atomic_write_csv, atomic_write_text, ensure_not_input
 
@@ -37,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="map wells without a reading: error (default) or keep flagged")
     a.add_argument("--unmapped", default="error", choices=["error", "empty"],
                    help="readings for wells absent from the map: error (default) or keep as empty")
+    a.add_argument("--no-report", action="store_true", help="do not write report.html and report.pdf")
     a.set_defaults(func=_process)
     d = sub.add_parser("demo", help="write the synthetic demo screen (plate map, reader export, truth)")
     d.add_argument("-o", "--outdir", required=True, help="output folder")
@@ -59,6 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--min-viability", type=float, default=0.3, help="minimum viability window of a hit (fraction)")
     r.add_argument("--top-doses", type=int, default=2, help="top library doses in the test contrast (0 = all)")
     r.add_argument("--variance", default="pooled", choices=["pooled", "welch"], help="error model of the test")
+    r.add_argument("--no-report", action="store_true", help="do not write report.html and report.pdf")
     r.set_defaults(func=_rank)
 
     def _help(args: argparse.Namespace) -> int:
@@ -94,7 +97,18 @@ def _process(args: argparse.Namespace) -> int:
     if n_fail:
         for _, r in norm.qc.failed.iterrows():
             print(f"  QC FAIL {r['plate']} {r['readout']}: {r['qc_reason']}")
+    _report(args, norm, [args.plate_map, *args.reads], out, screen_table=st)
     return 0
+
+
+def _report(args: argparse.Namespace, analysis: object, inputs: list[str], out: Path, **context: Any) -> None:
+    """Write report.html and report.pdf unless ``--no-report``."""
+    if getattr(args, "no_report", False):
+        return
+    from sensitize.report import cli_settings, write_report_files
+
+    paths = write_report_files(analysis, out, inputs=inputs, settings=cli_settings(args), **context)
+    print(f"wrote {paths['html']} and {paths['pdf']}")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -131,4 +145,6 @@ def _rank(args: argparse.Namespace) -> int:
     n_fail = int((~norm.qc.table["qc_pass"]).sum())
     print(f"{len(ranking.table)} combination(s) ranked, {int(ranking.table['hit'].sum())} hit(s) "
           f"(BH q < {args.alpha}); {n_fail} plate x readout(s) failing QC excluded; written to {out}")
+    _report(args, ranking, [args.plate_map, *args.reads], out, norm=norm, qc=norm.qc, screen_table=st,
+            anchored=anch)
     return 0

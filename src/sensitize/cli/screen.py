@@ -110,6 +110,12 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(summary_text(res, top=args.top))
         print(f"wrote {outdir}/blocks.csv, cells.csv, curves.csv (+ .parquet) in {time.time() - t0:.1f}s")
+    if not args.no_report:
+        from sensitize.report import cli_settings, write_report_files
+
+        paths = write_report_files(res, outdir, inputs=[inp], settings=cli_settings(args), top=args.top)
+        if not args.quiet:
+            print(f"wrote {paths['html']} and {paths['pdf']}")
     return 0
 
 
@@ -140,6 +146,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.add_argument("--workers", type=int, default=2, help="workers for the processes/dask backends")
     s.add_argument("--chunk-blocks", type=int, default=0, help="blocks per chunk when streaming")
     s.add_argument("--top", type=int, default=10, help="rows in the printed ranking")
+    s.add_argument("--no-report", action="store_true", help="do not write report.html and report.pdf")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=_cmd_score)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

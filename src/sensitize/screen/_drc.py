@@ -140,11 +140,19 @@ def _vmmin(fn: Callable[[NDArray[np.float64]], float], p0: NDArray[np.float64]
     count = 0
     while True:
         if ilast == gradcount:
-            hinv = np.eye(n)
+            hinv = np.eye(n)  # only the lower triangle is used
         x_old = b.copy()
         g_old = g.copy()
-        t = -(hinv @ g)
-        gradproj = float(t @ g)
+        t = np.empty(n)
+        gradproj = 0.0
+        for i in range(n):  # R's loop order (lower triangle of the symmetric matrix)
+            s = 0.0
+            for j in range(i + 1):
+                s -= hinv[i, j] * g[j]
+            for j in range(i + 1, n):
+                s -= hinv[j, i] * g[j]
+            t[i] = s
+            gradproj += s * g[i]
         if gradproj < 0.0:
             step = 1.0
             accpoint = False
@@ -169,11 +177,24 @@ def _vmmin(fn: Callable[[NDArray[np.float64]], float], p0: NDArray[np.float64]
                 it += 1
                 t = step * t
                 dg = g - g_old
-                d1 = float(t @ dg)
+                d1 = 0.0
+                for i in range(n):
+                    d1 += t[i] * dg[i]
                 if d1 > 0:
-                    hx = hinv @ dg
-                    d2 = 1.0 + float(hx @ dg) / d1
-                    hinv = hinv + (d2 * np.outer(t, t) - np.outer(hx, t) - np.outer(t, hx)) / d1
+                    hx = np.empty(n)
+                    d2 = 0.0
+                    for i in range(n):
+                        s = 0.0
+                        for j in range(i + 1):
+                            s += hinv[i, j] * dg[j]
+                        for j in range(i + 1, n):
+                            s += hinv[j, i] * dg[j]
+                        hx[i] = s
+                        d2 += s * dg[i]
+                    d2 = 1.0 + d2 / d1
+                    for i in range(n):
+                        for j in range(i + 1):
+                            hinv[i, j] += (d2 * t[i] * t[j] - hx[i] * t[j] - t[i] * hx[j]) / d1
                 else:
                     ilast = gradcount
             elif ilast < gradcount:
@@ -239,8 +260,11 @@ def _drm(x: NDArray[np.float64], y: NDArray[np.float64], model: str,
     ok = np.isfinite(lx) & np.isfinite(z)
     if ok.sum() < 2 or np.ptp(lx[ok]) == 0:
         raise _FitError("self-starter regression is not estimable")
-    design = np.column_stack([np.ones(int(ok.sum())), lx[ok]])
-    intercept, slope = np.linalg.lstsq(design, z[ok], rcond=None)[0]
+    lxo, zo = lx[ok], z[ok]
+    mx = lxo.sum() / lxo.size
+    mz = zo.sum() / zo.size
+    slope = float(((lxo - mx) * (zo - mz)).sum() / ((lxo - mx) ** 2).sum())
+    intercept = float(mz - slope * mx)
     with np.errstate(all="ignore"):
         e0 = float(np.exp(-intercept / slope)) if model == "LL.4" else float(-intercept / slope)
     fc = None if fixed_c is None else fixed_c / rs

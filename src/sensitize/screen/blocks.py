@@ -201,7 +201,12 @@ def prepare_blocks(df: pd.DataFrame, *, impute: str = "none") -> PreparedScreen:
             eff = rows["_effect"].to_numpy(dtype=float)
             okv = ~np.isnan(eff)
             lin = bi * ncell + flat
-            sums = np.bincount(lin[okv], weights=eff[okv], minlength=len(bsel) * ncell)
+            # replicate values summed in a canonical (sorted) order within each cell, so the
+            # mean -- and the fits, which are sensitive to its last bits -- do not depend on
+            # the row order of the input
+            so = np.lexsort((eff, lin))
+            so = so[okv[so]]
+            sums = np.bincount(lin[so], weights=eff[so], minlength=len(bsel) * ncell)
             cnts = np.bincount(lin[okv], minlength=len(bsel) * ncell)
             with np.errstate(invalid="ignore", divide="ignore"):
                 mean = (sums / cnts).reshape((len(bsel), *shape))

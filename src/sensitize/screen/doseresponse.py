@@ -29,6 +29,7 @@ Zheng S et al. (2022). SynergyFinder Plus. Genomics Proteomics Bioinformatics 20
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.special import expit
@@ -37,9 +38,15 @@ ZERO_DOSE = 1e-10
 _B_MAX = 60.0
 
 
-def ll4(x: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """Evaluate the LL.4 curve (broadcasting); zero doses are taken as ``1e-10``."""
-    x = np.where(np.asarray(x, dtype=float) <= 0, ZERO_DOSE, x)
+def ll4(x: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, e: np.ndarray,
+        zero_dose: np.ndarray | float = ZERO_DOSE) -> np.ndarray:
+    """Evaluate the LL.4 curve (broadcasting).
+
+    Zero doses are taken as ``zero_dose`` (default ``1e-10``; ``0`` puts them on the
+    curve's left asymptote, as drc's LL.4 does).
+    """
+    x = np.asarray(x, dtype=float)
+    x = np.where(x <= 0, zero_dose, x)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         z = np.asarray(b) * (np.log(x) - np.log(e))
         return np.asarray(c) + (np.asarray(d) - np.asarray(c)) * expit(-z)
@@ -69,6 +76,13 @@ class CurveFits:
         Whether the iteration met its tolerance.
     flat
         Whether the responses have no variance (the curve is the constant response).
+    model
+        Which fit was kept: 0 = LL.4, 1 = L.4 on log dose (SynergyFinder's fallback),
+        2 = failed (parameters NaN; callers use the observed responses).  ``None`` for the
+        Levenberg-Marquardt fitter (always 0).
+    zero_dose
+        Dose at which a zero dose is evaluated, per curve (``0`` = left asymptote for drc's
+        LL.4; ``1e-10`` otherwise).  ``None`` means ``1e-10`` for all.
     """
 
     b: np.ndarray
@@ -80,20 +94,33 @@ class CurveFits:
     n: np.ndarray
     converged: np.ndarray
     flat: np.ndarray
+    model: np.ndarray | None = None
+    zero_dose: np.ndarray | None = None
+
+    @property
+    def failed(self) -> np.ndarray:
+        """Curves whose fit failed (no parameters)."""
+        if self.model is None:
+            return ~np.isfinite(self.b)
+        return self.model == 2
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predict at doses ``x`` of shape (K, m) or (K,)."""
         x = np.asarray(x, dtype=float)
+        z = ZERO_DOSE if self.zero_dose is None else self.zero_dose
         if x.ndim == 1:
-            return ll4(x, self.b, self.c, self.d, self.e)
-        return ll4(x, self.b[:, None], self.c[:, None], self.d[:, None], self.e[:, None])
+            return ll4(x, self.b, self.c, self.d, self.e, z)
+        zz = z if np.ndim(z) == 0 else np.asarray(z)[:, None]
+        return ll4(x, self.b[:, None], self.c[:, None], self.d[:, None], self.e[:, None], zz)
 
     def __len__(self) -> int:
         return len(self.b)
 
     def take(self, idx: np.ndarray) -> CurveFits:
         """Subset of the curves."""
-        return CurveFits(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
+        vals: dict[str, Any] = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        sub: dict[str, Any] = {k: (None if v is None else v[idx]) for k, v in vals.items()}
+        return CurveFits(**sub)
 
 
 def _model_and_jac(
@@ -295,6 +322,87 @@ def fit_ll4(
         converged=best_conv | flat,
         flat=flat,
     )
+
+
+def _drc_arrays(x: np.ndarray, y: np.ndarray, mask: np.ndarray, fc: np.ndarray | None,
+                fd: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Run the compiled drc kernel (Numba) if available, else the NumPy lock-step batch."""
+    k = y.shape[0]
+    try:
+        from sensitize.screen._drcjit import fit_many
+    except ImportError:  # pragma: no cover - numba is a dependency; fallback for odd platforms
+        from sensitize.screen._drcvec import drc_fit_arrays
+
+        return drc_fit_arrays(x, y, mask, fc, fd)
+    fcv = np.full(k, np.nan) if fc is None else np.ascontiguousarray(fc, dtype=float)
+    fdv = np.full(k, np.nan) if fd is None else np.ascontiguousarray(fd, dtype=float)
+    res = fit_many(np.ascontiguousarray(np.where(mask, x, 1.0)), np.ascontiguousarray(np.where(mask, y, 0.0)),
+                   np.ascontiguousarray(mask), fcv, fdv)
+    return {"b": res[:, 0], "c": res[:, 1], "d": res[:, 2], "e": res[:, 3], "e_log": res[:, 4],
+            "rss": res[:, 5], "converged": res[:, 6] == 1.0, "model": res[:, 7]}
+
+
+def fit_ll4_drc(
+    x: np.ndarray,
+    y: np.ndarray,
+    mask: np.ndarray | None = None,
+    fixed_c: np.ndarray | float | None = None,
+    fixed_d: np.ndarray | float | None = None,
+) -> CurveFits:
+    """Fit LL.4 curves exactly as SynergyFinder 3.x does (drc 3.0-1 emulation, batched).
+
+    drc's ``drm(LL.4)`` on the raw doses (zero dose on the left asymptote) with drc's
+    scaling and self-starter, optimised by an emulation of R's ``optim(method="BFGS")``;
+    on failure drc's ``L.4`` on log dose (zero dose at ``1e-10``), as SynergyFinder's
+    ``FitDoseResponse`` does.  See :mod:`sensitize.screen._drc` for the recipe and the
+    measured agreement.
+
+    Parameters
+    ----------
+    x, y
+        Doses and responses, shape (K, m) (``x`` may be (m,) and is broadcast).
+    mask
+        Boolean (K, m), True where a point is present (default: finite ``x`` and ``y``).
+    fixed_c, fixed_d
+        Values at which ``c`` / ``d`` are held fixed per curve (NaN leaves it free).
+
+    Returns
+    -------
+    CurveFits
+        With ``model`` (0 LL.4, 1 L.4 fallback, 2 failed) and ``zero_dose`` set.
+
+    References
+    ----------
+    Ritz C, Baty F, Streibig JC, Gerhard D (2015). Dose-Response Analysis Using R. PLoS ONE
+    10(12): e0146021.
+    Zheng S et al. (2022). SynergyFinder Plus. Genomics Proteomics Bioinformatics 20:587-596.
+    """
+    y = np.atleast_2d(np.asarray(y, dtype=float))
+    x = np.broadcast_to(np.atleast_2d(np.asarray(x, dtype=float)), y.shape)
+    k = y.shape[0]
+    if mask is None:
+        mask = np.isfinite(y) & np.isfinite(x)
+    mask = np.asarray(mask, dtype=bool)
+    fc = None if fixed_c is None else np.broadcast_to(np.asarray(fixed_c, dtype=float), (k,))
+    fd = None if fixed_d is None else np.broadcast_to(np.asarray(fixed_d, dtype=float), (k,))
+    r = _drc_arrays(x, y, mask, fc, fd)
+    w = mask.astype(float)
+    y0 = np.where(mask, y, 0.0)
+    n = mask.sum(axis=1)
+    mean = y0.sum(axis=1) / np.maximum(n, 1)
+    sst = (((y0 - mean[:, None]) * w) ** 2).sum(axis=1)
+    flat = sst <= 1e-20
+    # the fitted values are on the original response scale; recompute the RSS there
+    model = r["model"].astype(np.int8)
+    zero = np.where(model == 0, 0.0, ZERO_DOSE)
+    fits = CurveFits(b=r["b"], c=r["c"], d=r["d"], e=r["e"], rss=r["rss"],
+                     r2=np.full(k, np.nan), n=n, converged=r["converged"].astype(bool),
+                     flat=flat, model=model, zero_dose=zero)
+    pred = fits.predict(np.where(mask, x, 1.0))
+    rss = np.where(mask, (y0 - pred) ** 2, 0.0).sum(axis=1)
+    fits.rss = np.where(model == 2, np.nan, rss)
+    fits.r2 = np.where(sst > 0, 1.0 - fits.rss / np.where(sst > 0, sst, 1.0), np.where(model == 2, np.nan, 1.0))
+    return fits
 
 
 def relative_ic50(fits: CurveFits, max_dose: np.ndarray) -> np.ndarray:

@@ -23,7 +23,13 @@ from scipy import stats
 from sensitize import __version__
 from sensitize.core.results import Result
 from sensitize.screen.blocks import BlockGroup, PreparedScreen, prepare_blocks
-from sensitize.screen.doseresponse import CurveFits, fit_ll4, relative_ic50, sensitivity_score
+from sensitize.screen.doseresponse import (
+    CurveFits,
+    fit_ll4,
+    fit_ll4_drc,
+    relative_ic50,
+    sensitivity_score,
+)
 from sensitize.screen.models import (
     bliss_reference,
     combination_mask,
@@ -40,6 +46,11 @@ from sensitize.screen.schema import validate_screen
 
 MODELS = ("ZIP", "HSA", "Bliss", "Loewe")
 
+#: Curve fitters: ``"drc"`` reproduces SynergyFinder 3.x / drc 3.0-1 (BFGS emulation, the
+#: default); ``"lm"`` is a multi-start Levenberg-Marquardt least-squares fit (finds the
+#: least-squares optimum more often, but not SynergyFinder's numbers).
+FITTERS: dict[str, Any] = {"drc": fit_ll4_drc, "lm": fit_ll4}
+
 
 @dataclass
 class ScoreOptions:
@@ -53,6 +64,16 @@ class ScoreOptions:
     seed: int = 123
     sensitivity: bool = True
     msa_window: int = 3
+    fitter: str = "drc"
+
+    def __post_init__(self) -> None:
+        if self.fitter not in FITTERS:
+            raise ValueError(f"fitter must be one of {sorted(FITTERS)}, not {self.fitter!r}")
+
+    @property
+    def fit(self) -> Any:
+        """The curve-fitting function selected by :attr:`fitter`."""
+        return FITTERS[self.fitter]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +85,7 @@ class ScoreOptions:
             "seed": self.seed,
             "sensitivity": self.sensitivity,
             "msa_window": self.msa_window,
+            "fitter": self.fitter,
             "sensitize_version": __version__,
         }
 
@@ -119,17 +141,18 @@ def _score_arrays(group: BlockGroup, effect: np.ndarray, opt: ScoreOptions) -> d
     """All models for one stack of grids (no bootstrap)."""
     conc = group.conc
     nd = effect.ndim - 1
-    mono_fits = fit_monotherapies(effect, conc, fit_ll4)
+    fit = opt.fit
+    mono_fits = fit_monotherapies(effect, conc, fit)
     if opt.correct_baseline != "non":
         effect = correct_baseline(effect, mono_fits, conc, opt.correct_baseline)
-        mono_fits = fit_monotherapies(effect, conc, fit_ll4)
+        mono_fits = fit_monotherapies(effect, conc, fit)
     out: dict[str, Any] = {"effect": effect, "mono_fits": mono_fits}
     if "HSA" in opt.models:
         out["HSA_ref"] = hsa_reference(effect)
     if "Bliss" in opt.models:
         out["Bliss_ref"] = bliss_reference(effect)
     if "ZIP" in opt.models:
-        zfit, zref = zip_surfaces(effect, conc, mono_fits, fit_ll4)
+        zfit, zref = zip_surfaces(effect, conc, mono_fits, fit)
         out["ZIP_fit"] = zfit
         out["ZIP_ref"] = zref
     if "Loewe" in opt.models:
@@ -152,11 +175,12 @@ def _score_arrays(group: BlockGroup, effect: np.ndarray, opt: ScoreOptions) -> d
         out[f"{m}_synergy_p_value"] = p
         out[f"{m}_msa"] = most_synergistic_area(delta, opt.msa_window) if nd == 2 else np.full(len(mean), np.nan)
     if opt.sensitivity:
-        out.update(_sensitivity(effect, conc, mono_fits))
+        out.update(_sensitivity(effect, conc, mono_fits, fit))
     return out
 
 
-def _sensitivity(effect: np.ndarray, conc: list[np.ndarray], mono_fits: list[CurveFits]) -> dict[str, np.ndarray]:
+def _sensitivity(effect: np.ndarray, conc: list[np.ndarray], mono_fits: list[CurveFits],
+                 fit: Any = fit_ll4) -> dict[str, np.ndarray]:
     """IC50, RI per drug, and CSS and S for two-drug blocks.
 
     * ``ic50_k``: relative IC50 (``e``) of the monotherapy fit (zero dose included),
@@ -181,7 +205,7 @@ def _sensitivity(effect: np.ndarray, conc: list[np.ndarray], mono_fits: list[Cur
         ic = relative_ic50(f, xmax)
         ic50.append(ic)
         out[f"ic50_{k + 1}"] = ic
-        g = fit_ll4(x[:, 1:], monos[k][:, 1:])
+        g = fit(x[:, 1:], monos[k][:, 1:])
         out[f"ri_{k + 1}"] = sensitivity_score(g, np.log10(x[:, 1]), np.log10(xmax))
     if nd == 2:
         css = []
@@ -191,11 +215,11 @@ def _sensitivity(effect: np.ndarray, conc: list[np.ndarray], mono_fits: list[Cur
             n_k = moved.shape[1]
             rows = moved[:, 1:, :].reshape(-1, moved.shape[2])  # each non-zero level of drug k
             xo = np.repeat(conc[other], n_k - 1, axis=0)
-            f = fit_ll4(xo, rows)
+            f = fit(xo, rows)
             at = np.repeat(ic50[other], n_k - 1)[:, None]
             pred = np.minimum(f.predict(at)[:, 0], 100.0).reshape(nb, n_k - 1)
             x = conc[k][:, 1:]
-            g = fit_ll4(x, pred)
+            g = fit(x, pred)
             css.append(sensitivity_score(g, np.log10(x[:, 0]), np.log10(x[:, -1])))
         out["css1_ic502"] = css[0]
         out["css2_ic501"] = css[1]
@@ -262,6 +286,13 @@ def _bootstrap(group: BlockGroup, opt: ScoreOptions) -> dict[str, np.ndarray]:
     return out
 
 
+def _model_names(f: CurveFits) -> np.ndarray:
+    """'LL.4', 'L.4' (SynergyFinder's fallback on log dose) or 'failed' per curve."""
+    if f.model is None:
+        return np.where(f.failed, "failed", "LL.4")
+    return np.array(["LL.4", "L.4", "failed"])[np.asarray(f.model, dtype=int)]
+
+
 def _group_tables(group: BlockGroup, res: dict[str, Any], boot: dict[str, np.ndarray], opt: ScoreOptions) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     nb = len(group)
     nd = group.n_drugs
@@ -289,9 +320,13 @@ def _group_tables(group: BlockGroup, res: dict[str, Any], boot: dict[str, np.nda
     fits: list[CurveFits] = res["mono_fits"]
     flags = []
     for k, f in enumerate(fits):
-        blocks[f"fit_ok_{k + 1}"] = f.converged
+        names = _model_names(f)
+        blocks[f"fit_ok_{k + 1}"] = f.converged & ~f.failed
+        blocks[f"fit_model_{k + 1}"] = names
         blocks[f"r2_{k + 1}"] = f.r2
-        flags.append(np.where(~f.converged, f"drug{k + 1} fit did not converge", ""))
+        flags.append(np.where(
+            f.failed, f"drug{k + 1} fit failed (LL.4 and L.4); observed responses used",
+            np.where(~f.converged, f"drug{k + 1} fit did not converge", "")))
     if "Loewe_fallback" in res:
         nfb = res["Loewe_fallback"].reshape(nb, -1).sum(axis=1)
         blocks["Loewe_fallback_cells"] = nfb
@@ -328,8 +363,9 @@ def _group_tables(group: BlockGroup, res: dict[str, Any], boot: dict[str, np.nda
             "readout": group.keys["readout"].to_numpy(),
             "drug_index": k + 1,
             "drug": group.keys[f"drug{k + 1}"].to_numpy(),
-            "model": "LL.4",
+            "model": _model_names(f),
             "b": f.b, "c": f.c, "d": f.d, "e": f.e,
+            "zero_dose": f.zero_dose if f.zero_dose is not None else 1e-10,
             "ic50": relative_ic50(f, group.conc[k][:, -1]),
             "emax": f.predict(group.conc[k][:, -1:])[:, 0],
             "r2": f.r2, "rss": f.rss, "n": f.n,

@@ -144,7 +144,12 @@ def zip_surfaces(
     """
     nb = effect.shape[0]
     nd = effect.ndim - 1
-    pred_monos = [f.predict(conc[k]) for k, f in enumerate(mono_fits)]
+    # a failed monotherapy fit contributes its observed responses (as in SynergyFinder)
+    obs_monos = monotherapies(effect)
+    pred_monos = []
+    for k, f in enumerate(mono_fits):
+        pm = f.predict(conc[k])
+        pred_monos.append(np.where(np.isfinite(pm), pm, obs_monos[k]))
     zref = bliss_from_monos(pred_monos, nd)
     zref = np.broadcast_to(zref, effect.shape)
     acc = np.zeros(effect.shape)
@@ -160,6 +165,7 @@ def zip_surfaces(
         if n_k >= 3:
             fits = fitter(x, y, fixed_c=y[:, 0])
             pred = fits.predict(x)
+            pred = np.where(np.isfinite(pred), pred, y)
         else:
             pred = y.copy()
         pred = pred.reshape(nb, *others_shape, n_k)
@@ -179,7 +185,7 @@ def _loewe_terms(
         ed = ll4_inverse(y, b, c, d, e)
         increasing = hi > lo
         below = np.where(increasing, y <= lo, y >= lo)  # at or beyond the zero-dose side
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             term = np.where(np.isfinite(ed) & (ed > 0), xk / ed, 0.0)
         term = np.where(below & (xk > 0), np.inf, term)
         term = np.where(xk > 0, term, 0.0)
