@@ -8,6 +8,7 @@ skip with a clear reason when absent.  ``.ci/run`` sets the variable so they run
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,15 @@ def shared_file(*parts: str) -> Path:
     if not p.exists():
         pytest.skip(f"reference file not found: {p} (set SENSITIZE_DATA to the shared data folder)")
     return p
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _results_db_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """CLI runs record into the results store: keep it out of the working directory."""
+    old = os.environ.get("SENSITIZE_DB")
+    os.environ["SENSITIZE_DB"] = str(tmp_path_factory.mktemp("db") / "sensitize.duckdb")
+    yield
+    if old is None:
+        os.environ.pop("SENSITIZE_DB", None)
+    else:
+        os.environ["SENSITIZE_DB"] = old

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sensitize.cli._record import add_db_args
 from sensitize.core.errors import InputError
 from sensitize.core.output import (
     atomic_write_bytes,
@@ -80,6 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--auc-times", type=float, nargs="+", help="horizons of the time-dependent AUC")
     a.add_argument("--no-plots", action="store_true")
     a.add_argument("--no-report", action="store_true", help="do not write report.html and report.pdf")
+    add_db_args(a)
     a.set_defaults(func=_analyze)
 
     s = sub.add_parser("signatures", help="list the built-in signatures")
@@ -176,6 +178,9 @@ def _analyze(args: argparse.Namespace) -> int:
     atomic_write_text(outdir / "params.json", json.dumps(res.params, indent=1, default=_json_default))
     n_plots = 0 if args.no_plots else _plots(res, cohort, outdir)
     _print_summary(cohort, res, outdir, n_plots)
+    from sensitize.cli._record import record
+
+    record(args, "cohort.biomarkers", inputs, res.params, {"cohort.association": res.table})
     if not args.no_report:
         from sensitize.report import cli_settings, write_report_files
 

@@ -23,10 +23,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         ("plates: synthetic immune-activation screen (viability + CXCL10), QC and normalisation",
          ["plates", "process", str(bundled("demo_screen", "plate_map.csv")),
           str(bundled("demo_screen", "reader_export.csv")), "-o", str(out / "immune_screen")]),
+        ("plates: rank combinations for CXCL10-induction synergy with a viability window",
+         ["plates", "rank", str(bundled("demo_screen", "plate_map.csv")),
+          str(bundled("demo_screen", "reader_export.csv")), "-o", str(out / "immune_ranking")]),
     ]
+    db = ["--db", str(out / "sensitize.duckdb")]  # the demo's runs go to its own results store
     for title, argv in steps:
         print(f"\n== {title}")
-        rc = cli(argv)
+        rc = cli(argv + db)
         if rc != 0:
             return rc
     # in vivo: a simulated syngeneic study
@@ -38,9 +42,34 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     study = simulate_study(seed=1)
     p = out / "invivo_study.csv"
     pd.DataFrame(study).to_csv(p, index=False)
-    rc = cli(["invivo", "analyze", str(p), "-o", str(out / "invivo")])
-    print(f"\nDemo outputs in {out}/")
+    rc = cli(["invivo", "analyze", str(p), "-o", str(out / "invivo"), *db])
+    if rc != 0:
+        return rc
+    index = _write_index(out)
+    print(f"\nDemo outputs in {out}/ -- open {index} for the reports")
     return rc
+
+
+def _write_index(out: Path) -> Path:
+    """A small self-contained index.html linking every report the demo wrote."""
+    import html
+
+    from sensitize.core.output import atomic_write_text
+
+    items = []
+    for rep in sorted(out.glob("*/report.html")):
+        name = rep.parent.name
+        pdf = rep.with_suffix(".pdf")
+        link = f'<li><a href="{html.escape(name)}/report.html">{html.escape(name)}</a>'
+        if pdf.exists():
+            link += f' (<a href="{html.escape(name)}/report.pdf">PDF</a>)'
+        items.append(link + "</li>")
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>sensitize demo</title></head>"
+            "<body style='font-family:sans-serif;max-width:50em;margin:2em auto'>"
+            "<h1>sensitize demo reports</h1><ul>" + "".join(items) + "</ul>"
+            "<p>Every analysis folder also holds its tables (CSV/Parquet). Start the web app with "
+            "<code>sensitize app</code>.</p></body></html>")
+    return atomic_write_text(out / "index.html", page)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+from sensitize.cli._record import add_db_args
 from sensitize.core.output import (
     atomic_write_bytes,
     atomic_write_csv,
@@ -36,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     a.add_argument("--no-plots", action="store_true", help="write tables only")
     a.add_argument("--no-report", action="store_true", help="do not write report.html and report.pdf")
+    add_db_args(a)
     a.set_defaults(func=_analyze)
 
     def _help(args: argparse.Namespace) -> int:
@@ -80,6 +82,10 @@ def _analyze(args: argparse.Namespace) -> int:
           f"{res.study.data['animal'].nunique()} animals -> {out}")
     for n in notes:
         print(f"  note: {n}")
+    from sensitize.cli._record import record
+
+    record(args, "invivo.study", [args.input], summary,
+           {f"invivo.{k}": v for k, v in res.tables().items()})
     if not args.no_report:
         from sensitize.report import cli_settings, write_report_files
 

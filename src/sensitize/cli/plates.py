@@ -12,6 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from sensitize.cli._record import add_db_args
 from sensitize.core.output import atomic_write_csv, atomic_write_text, ensure_not_input
 
 
@@ -39,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--unmapped", default="error", choices=["error", "empty"],
                    help="readings for wells absent from the map: error (default) or keep as empty")
     a.add_argument("--no-report", action="store_true", help="do not write report.html and report.pdf")
+    add_db_args(a)
     a.set_defaults(func=_process)
     d = sub.add_parser("demo", help="write the synthetic demo screen (plate map, reader export, truth)")
     d.add_argument("-o", "--outdir", required=True, help="output folder")
@@ -62,6 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--top-doses", type=int, default=2, help="top library doses in the test contrast (0 = all)")
     r.add_argument("--variance", default="pooled", choices=["pooled", "welch"], help="error model of the test")
     r.add_argument("--no-report", action="store_true", help="do not write report.html and report.pdf")
+    add_db_args(r)
     r.set_defaults(func=_rank)
 
     def _help(args: argparse.Namespace) -> int:
@@ -102,7 +107,19 @@ def _process(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace, analysis: object, inputs: list[str], out: Path, **context: Any) -> None:
-    """Write report.html and report.pdf unless ``--no-report``."""
+    """Record the run (unless ``--no-db``) and write report.html and report.pdf unless ``--no-report``."""
+    from sensitize.cli._record import record
+
+    tables: dict[str, pd.DataFrame] = {}
+    for k, v in context.items():
+        t = v if isinstance(v, pd.DataFrame) else getattr(v, "table", None)
+        if isinstance(t, pd.DataFrame):
+            tables[f"plates.{k}"] = t
+    table = getattr(analysis, "table", None)
+    if isinstance(table, pd.DataFrame):
+        tables[f"plates.{type(analysis).__name__.lower()}"] = table
+    record(args, f"plates.{getattr(args, 'plates_command', None) or 'run'}",
+           inputs, dict(getattr(analysis, "params", {}) or {}), tables)
     if getattr(args, "no_report", False):
         return
     from sensitize.report import cli_settings, write_report_files

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from sensitize.cli._record import add_db_args
 from sensitize.core.output import (
     atomic_write_csv,
     atomic_write_parquet,
@@ -90,6 +91,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         impute=args.impute,
         n_boot=args.n_boot,
         seed=args.seed,
+        fitter=args.fitter,
     )
     if args.backend != "memory" or args.chunk_blocks:
         res = score_file(
@@ -110,6 +112,11 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(summary_text(res, top=args.top))
         print(f"wrote {outdir}/blocks.csv, cells.csv, curves.csv (+ .parquet) in {time.time() - t0:.1f}s")
+    from sensitize.cli._record import record
+
+    record(args, "screen.synergy", [inp], res.params,
+           {"screen.blocks": res.table, "screen.curves": res.curves, "screen.rejected": res.rejected},
+           quiet=args.quiet)
     if not args.no_report:
         from sensitize.report import cli_settings, write_report_files
 
@@ -136,6 +143,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.add_argument("--models", default=None, help="comma-separated subset of ZIP,HSA,Bliss,Loewe")
     s.add_argument("--baseline", choices=["non", "part", "all"], default="non", help="SynergyFinder baseline correction")
     s.add_argument("--loewe-method", choices=["exact", "grid"], default="exact")
+    s.add_argument("--fitter", choices=["drc", "lm"], default="drc",
+                   help="curve fitter: drc (SynergyFinder 3.x / drc emulation, default) or lm "
+                        "(multi-start Levenberg-Marquardt least squares)")
     s.add_argument("--impute", choices=["none", "neighbours"], default="none",
                    help="missing grid cells: reject the block (none) or fill from neighbours")
     s.add_argument("--n-boot", type=int, default=100, help="bootstrap iterations for replicated blocks")
@@ -147,6 +157,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.add_argument("--chunk-blocks", type=int, default=0, help="blocks per chunk when streaming")
     s.add_argument("--top", type=int, default=10, help="rows in the printed ranking")
     s.add_argument("--no-report", action="store_true", help="do not write report.html and report.pdf")
+    add_db_args(s)
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=_cmd_score)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

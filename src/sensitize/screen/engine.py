@@ -405,6 +405,7 @@ def score_screen(
     seed: int = 123,
     sensitivity: bool = True,
     source: str = "<table>",
+    fitter: str = "drc",
 ) -> ScreenResult:
     """Score every block of a combination screen.
 
@@ -430,6 +431,9 @@ def score_screen(
         Compute IC50, RI, CSS and S scores.
     source
         File name used in error messages.
+    fitter
+        ``drc`` (default: SynergyFinder 3.x / drc 3.0-1 emulation, see ``docs/screen.md``)
+        or ``lm`` (multi-start Levenberg-Marquardt least squares).
 
     Returns
     -------
@@ -458,6 +462,7 @@ def score_screen(
         n_boot=n_boot,
         seed=seed,
         sensitivity=sensitivity,
+        fitter=fitter,
     )
     result = score_prepared(prep, opt)
     result.params["source"] = source
