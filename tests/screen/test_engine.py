@@ -316,3 +316,34 @@ def test_rectangular_grid() -> None:
     assert r.table["grid"].iloc[0] == "8x4"
     assert abs(r.table["Bliss_synergy"].iloc[0]) < 1e-9
     assert len(r.cells) == 32
+
+
+# --------------------------------------------------------------------------- induction scales
+def _cytokine_table() -> pd.DataFrame:
+    """A SynergyFinder-style block with a raw chemokine readout (pg/mL, vehicle 200)."""
+    t = grid_table(_musyc_like(2.0), block="c1")
+    t["response"] = 200.0 * 2.0 ** (t["response"] / 25.0)  # 200 pg/mL at vehicle, up to 16x
+    return t.drop(columns=["response_kind"], errors="ignore")
+
+
+def test_induction_log2fc_and_percent_max_are_relative_to_vehicle() -> None:
+    t = _cytokine_table()
+    r = score_screen(t, response_kind="induction", induction="log2fc", n_boot=0)
+    cells = r.cells
+    veh = cells[(cells.conc1 == 0) & (cells.conc2 == 0)]["response"].iloc[0]
+    assert abs(veh) < 1e-12
+    expect = np.log2(t["response"].to_numpy() / 200.0)
+    got = cells.sort_values(["conc1", "conc2"])["response"].to_numpy()
+    np.testing.assert_allclose(np.sort(got), np.sort(expect), atol=1e-12)
+    p = score_screen(t, response_kind="induction", induction="percent_max", n_boot=0).cells
+    assert p["response"].min() >= -1e-9  # nothing below the vehicle in this block
+    assert abs(p["response"].max() - 100.0) < 1e-9
+    assert r.params["induction_scale"] == "log2fc"
+
+
+def test_induction_log2fc_rejects_non_positive_signal_naming_rows() -> None:
+    t = _cytokine_table()
+    t.loc[5, "response"] = 0.0
+    with pytest.raises(InputError) as ei:
+        score_screen(t, response_kind="induction", induction="log2fc", n_boot=0)
+    assert ei.value.rows == [6]

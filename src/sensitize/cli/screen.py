@@ -92,6 +92,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         n_boot=args.n_boot,
         seed=args.seed,
         fitter=args.fitter,
+        induction=args.induction_scale,
     )
     if args.backend != "memory" or args.chunk_blocks:
         res = score_file(
@@ -143,6 +144,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.add_argument("--models", default=None, help="comma-separated subset of ZIP,HSA,Bliss,Loewe")
     s.add_argument("--baseline", choices=["non", "part", "all"], default="non", help="SynergyFinder baseline correction")
     s.add_argument("--loewe-method", choices=["exact", "grid"], default="exact")
+    s.add_argument("--induction-scale", choices=["as_is", "log2fc", "percent_max"], default="as_is",
+                   help="for --response-kind induction: rescale raw signals (e.g. CXCL10 pg/mL) per block "
+                        "against the vehicle cell (default as_is: already 0 = vehicle)")
     s.add_argument("--fitter", choices=["drc", "lm"], default="drc",
                    help="curve fitter: drc (SynergyFinder 3.x / drc emulation, default) or lm "
                         "(multi-start Levenberg-Marquardt least squares)")

@@ -42,7 +42,7 @@ from sensitize.screen.models import (
     row_sum,
     zip_surfaces,
 )
-from sensitize.screen.schema import validate_screen
+from sensitize.screen.schema import induction_scale, validate_screen
 
 MODELS = ("ZIP", "HSA", "Bliss", "Loewe")
 
@@ -406,6 +406,7 @@ def score_screen(
     sensitivity: bool = True,
     source: str = "<table>",
     fitter: str = "drc",
+    induction: str = "as_is",
 ) -> ScreenResult:
     """Score every block of a combination screen.
 
@@ -431,6 +432,10 @@ def score_screen(
         Compute IC50, RI, CSS and S scores.
     source
         File name used in error messages.
+    induction
+        Scale of ``induction`` readouts: ``as_is`` (default; already 0 = vehicle),
+        ``log2fc`` or ``percent_max`` (raw signals such as CXCL10 pg/mL rescaled per block
+        against its vehicle cell; see :func:`sensitize.screen.schema.induction_scale`).
     fitter
         ``drc`` (default: SynergyFinder 3.x / drc 3.0-1 emulation, see ``docs/screen.md``)
         or ``lm`` (multi-start Levenberg-Marquardt least squares).
@@ -453,6 +458,7 @@ def score_screen(
     if loewe_method not in ("exact", "grid"):
         raise ValueError("loewe_method must be 'exact' or 'grid'")
     v = validate_screen(df, source=source, response_kind=response_kind, allow_missing_response=impute != "none")
+    v = induction_scale(v, induction, source=source)
     prep = prepare_blocks(v, impute=impute)
     opt = ScoreOptions(
         models=tuple(models),
@@ -466,4 +472,5 @@ def score_screen(
     )
     result = score_prepared(prep, opt)
     result.params["source"] = source
+    result.params["induction_scale"] = induction
     return result

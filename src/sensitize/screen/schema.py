@@ -308,3 +308,81 @@ def require_columns(df: pd.DataFrame, cols: Sequence[str], source: str) -> None:
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise InputError(f"missing required column(s); found {list(map(str, df.columns))}", file=source, column=missing)
+
+
+INDUCTION_SCALES = ("as_is", "percent_max", "log2fc")
+
+
+def induction_scale(df: pd.DataFrame, scale: str = "as_is", source: str = "<table>") -> pd.DataFrame:
+    """Put raw induction readouts (e.g. CXCL10 in pg/mL) on an induction scale.
+
+    Applied to the rows with ``response_kind == "induction"`` of a validated screen table,
+    per block and readout, relative to the block's vehicle cell (all doses 0; replicates
+    averaged):
+
+    * ``as_is``: unchanged (the values already are an induction scale with 0 = vehicle).
+    * ``log2fc``: ``log2(response / vehicle)``; needs positive signals.
+    * ``percent_max``: ``100 (response - vehicle) / (max - vehicle)``, ``max`` the block's
+      largest mean cell response: 0 = vehicle, 100 = the block's maximal induction.
+
+    Parameters
+    ----------
+    df
+        Output of :func:`validate_screen`.
+    scale
+        One of :data:`INDUCTION_SCALES`.
+    source
+        File name used in error messages.
+
+    Returns
+    -------
+    DataFrame
+        A copy with ``response`` rescaled and ``induction_scale`` recorded per row.
+
+    Raises
+    ------
+    InputError
+        A block without a vehicle cell, or (``log2fc``) non-positive signals, naming the rows.
+    """
+    if scale not in INDUCTION_SCALES:
+        raise ValueError(f"induction scale must be one of {INDUCTION_SCALES}, not {scale!r}")
+    if scale == "as_is" or "response_kind" not in df.columns:
+        return df
+    ind = (df["response_kind"] == "induction").to_numpy()
+    if not ind.any():
+        return df
+    out = df.copy()
+    out["induction_scale"] = np.where(ind, scale, "")
+    sub = out[ind]
+    concs = [c for c in sub.columns if re.fullmatch(r"conc\d+", str(c))]
+    keys = ["block_id", "readout"]
+    zero = (sub[concs].fillna(0) == 0).all(axis=1)
+    veh = sub[zero].groupby(keys)["response"].mean()
+    idx = pd.MultiIndex.from_frame(sub[keys])
+    vehicle = veh.reindex(idx).to_numpy()
+    missing = np.isnan(vehicle)
+    if missing.any():
+        raise InputError("an induction readout needs a vehicle cell (all doses 0) in every block to be "
+                         f"rescaled to {scale!r}", file=source, column="response",
+                         rows=_rows(np.isin(np.arange(len(df)), np.flatnonzero(ind)[missing])))
+    r = sub["response"].to_numpy(dtype=float)
+    if scale == "log2fc":
+        badv = (r <= 0) | (vehicle <= 0)
+        if badv.any():
+            raise InputError("log2 fold change needs positive signals (zero or negative responses found)",
+                             file=source, column="response",
+                             rows=_rows(np.isin(np.arange(len(df)), np.flatnonzero(ind)[badv])))
+        new = np.log2(r / vehicle)
+    else:
+        cell_cols = [*keys, *concs]
+        cmax = sub.groupby(cell_cols, dropna=False)["response"].mean().groupby(level=[0, 1]).max()
+        top = cmax.reindex(idx).to_numpy()
+        span = top - vehicle
+        flat = ~(span > 0)
+        if flat.any():
+            raise InputError("percent of maximal induction needs a block whose largest response exceeds its "
+                             "vehicle", file=source, column="response",
+                             rows=_rows(np.isin(np.arange(len(df)), np.flatnonzero(ind)[flat])))
+        new = 100.0 * (r - vehicle) / span
+    out.loc[ind, "response"] = new
+    return out
