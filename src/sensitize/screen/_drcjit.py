@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 _RELTOL = 1e-7
 _MAXIT = 500
@@ -322,50 +322,65 @@ def _drm(x, y, fcv, fdv, cfree, dfree, loglog, out):  # type: ignore[no-untyped-
 
 
 @njit(cache=True, error_model="numpy")
-def fit_many(x, y, w, fc, fd):  # type: ignore[no-untyped-def]
-    """Fit every row; returns (K, 8): b, c, d, e, e_log, rss, converged, model.
+def _fit_row(r, x, y, w, fc, fd, res):  # type: ignore[no-untyped-def]
+    """Fit row ``r`` into ``res[r]`` (b, c, d, e, e_log, rss, converged, model)."""
+    m = y.shape[1]
+    out = np.empty(7)
+    xx = np.empty(m)
+    yy = np.empty(m)
+    npt = 0
+    for i in range(m):
+        if w[r, i]:
+            xx[npt] = x[r, i]
+            yy[npt] = y[r, i]
+            npt += 1
+    xv = xx[:npt].copy()
+    yv = yy[:npt].copy()
+    if npt > 1:
+        mu = 0.0
+        for i in range(npt):
+            mu += yv[i]
+        mu /= npt
+        var = 0.0
+        for i in range(npt):
+            var += (yv[i] - mu) * (yv[i] - mu)
+        if var == 0.0:
+            yv[npt - 1] += 1e-10
+    cfree = math.isnan(fc[r])
+    dfree = math.isnan(fd[r])
+    res[r, 7] = 2.0
+    if npt < 2:
+        return
+    if _drm(xv, yv, fc[r], fd[r], cfree, dfree, True, out):
+        res[r, :7] = out
+        res[r, 7] = 0.0
+        return
+    xl = np.empty(npt)
+    for i in range(npt):
+        xl[i] = math.log(_ZERO_DOSE_LOG if xv[i] == 0 else xv[i])
+    if _drm(xl, yv, fc[r], fd[r], cfree, dfree, False, out):
+        res[r, :7] = out
+        res[r, 7] = 1.0
 
-    Rows are independent: the result of a row does not depend on the other rows.  The
-    kernel is single-threaded (fork-safe); parallelism comes from the processes / Dask
-    backends of :mod:`sensitize.screen.scale`.
+
+@njit(cache=True, error_model="numpy")
+def fit_many(x, y, w, fc, fd):  # type: ignore[no-untyped-def]
+    """Fit every row in this thread; returns (K, 8): b, c, d, e, e_log, rss, converged, model.
+
+    Rows are independent: the result of a row does not depend on the other rows.
     """
-    K, m = y.shape
+    K = y.shape[0]
     res = np.full((K, 8), np.nan)
     for r in range(K):
-        out = np.empty(7)
-        xx = np.empty(m)
-        yy = np.empty(m)
-        npt = 0
-        for i in range(m):
-            if w[r, i]:
-                xx[npt] = x[r, i]
-                yy[npt] = y[r, i]
-                npt += 1
-        xv = xx[:npt].copy()
-        yv = yy[:npt].copy()
-        if npt > 1:
-            mu = 0.0
-            for i in range(npt):
-                mu += yv[i]
-            mu /= npt
-            var = 0.0
-            for i in range(npt):
-                var += (yv[i] - mu) * (yv[i] - mu)
-            if var == 0.0:
-                yv[npt - 1] += 1e-10
-        cfree = math.isnan(fc[r])
-        dfree = math.isnan(fd[r])
-        res[r, 7] = 2.0
-        if npt < 2:
-            continue
-        if _drm(xv, yv, fc[r], fd[r], cfree, dfree, True, out):
-            res[r, :7] = out
-            res[r, 7] = 0.0
-            continue
-        xl = np.empty(npt)
-        for i in range(npt):
-            xl[i] = math.log(_ZERO_DOSE_LOG if xv[i] == 0 else xv[i])
-        if _drm(xl, yv, fc[r], fd[r], cfree, dfree, False, out):
-            res[r, :7] = out
-            res[r, 7] = 1.0
+        _fit_row(r, x, y, w, fc, fd, res)
+    return res
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def fit_many_parallel(x, y, w, fc, fd):  # type: ignore[no-untyped-def]
+    """:func:`fit_many` with rows spread over Numba's threads (same numbers, row by row)."""
+    K = y.shape[0]
+    res = np.full((K, 8), np.nan)
+    for r in prange(K):
+        _fit_row(r, x, y, w, fc, fd, res)
     return res

@@ -329,15 +329,19 @@ def _drc_arrays(x: np.ndarray, y: np.ndarray, mask: np.ndarray, fc: np.ndarray |
     """Run the compiled drc kernel (Numba) if available, else the NumPy lock-step batch."""
     k = y.shape[0]
     try:
-        from sensitize.screen._drcjit import fit_many
+        import numba
+
+        from sensitize.screen._drcjit import fit_many, fit_many_parallel
     except ImportError:  # pragma: no cover - numba is a dependency; fallback for odd platforms
         from sensitize.screen._drcvec import drc_fit_arrays
 
         return drc_fit_arrays(x, y, mask, fc, fd)
     fcv = np.full(k, np.nan) if fc is None else np.ascontiguousarray(fc, dtype=float)
     fdv = np.full(k, np.nan) if fd is None else np.ascontiguousarray(fd, dtype=float)
-    res = fit_many(np.ascontiguousarray(np.where(mask, x, 1.0)), np.ascontiguousarray(np.where(mask, y, 0.0)),
-                   np.ascontiguousarray(mask), fcv, fdv)
+    # many curves: spread over Numba's threads (each curve's numbers are the same either way)
+    kernel = fit_many_parallel if k >= 256 and numba.get_num_threads() > 1 else fit_many
+    res = kernel(np.ascontiguousarray(np.where(mask, x, 1.0)), np.ascontiguousarray(np.where(mask, y, 0.0)),
+                 np.ascontiguousarray(mask), fcv, fdv)
     return {"b": res[:, 0], "c": res[:, 1], "d": res[:, 2], "e": res[:, 3], "e_log": res[:, 4],
             "rss": res[:, 5], "converged": res[:, 6] == 1.0, "model": res[:, 7]}
 

@@ -23,6 +23,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -237,6 +238,16 @@ def _concat_parts(parts: Path, outdir: Path, n_chunks: int) -> None:
         os.replace(pq_tmp, outdir / f"{name}.parquet")
 
 
+def _single_threaded_worker() -> None:
+    """Worker initialiser: one fitting thread per process (no oversubscription)."""
+    try:
+        import numba
+
+        numba.set_num_threads(1)
+    except ImportError:  # pragma: no cover
+        pass
+
+
 def score_file(
     path: str | Path,
     outdir: str | Path,
@@ -334,7 +345,10 @@ def score_file(
         cluster = None
         pool = None
         if backend == "processes":
-            pool = ProcessPoolExecutor(max_workers=workers)
+            # spawn (not fork): the compiled fit kernel's thread pool is not fork-safe; each
+            # worker fits single-threaded, the processes give the parallelism
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_single_threaded_worker)
             submit = pool.submit
         else:
             from distributed import Client, LocalCluster
