@@ -268,7 +268,7 @@ def _bootstrap(group: BlockGroup, opt: ScoreOptions) -> dict[str, np.ndarray]:
         n_rep=np.ones(boot_effect.shape, dtype=int),
         imputed=np.zeros(boot_effect.shape, dtype=bool),
     )
-    bopt = replace(opt, n_boot=0)
+    bopt = replace(opt, n_boot=0, sensitivity=False)  # only the synergy scores are resampled
     res = _score_arrays(bgroup, boot_effect, bopt)
     for m in opt.models:
         vals = res[f"{m}_synergy"].reshape(len(idx), nboot)
