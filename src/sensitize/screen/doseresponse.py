@@ -439,7 +439,8 @@ def sensitivity_score(fits: CurveFits, log10_lo: np.ndarray, log10_hi: np.ndarra
     Biol 15(5):e1006752.
     """
     b, c, d, e = fits.b, fits.c, fits.d, fits.e
-    m = np.log10(e)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m = np.log10(e)  # e = 0 (a degenerate fit) gives -inf: the curve is at its plateau
     # f(10^x) = c + (d - c) / (1 + 10^{b (x - m)}); integral of 1/(1+10^{b(x-m)}) is
     # -(1/(b ln 10)) ln(1 + 10^{-b (x - m)})
     def prim(x: np.ndarray) -> np.ndarray:
