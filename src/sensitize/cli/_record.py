@@ -38,7 +38,7 @@ def record(args: argparse.Namespace, kind: str, inputs: Sequence[str | os.PathLi
     clean = {k: v for k, v in tables.items() if isinstance(v, pd.DataFrame) and not v.empty}
     settings = {"cli": cli_settings(args), "analysis": dict(params)}
     run_id = ResultsStore(db).record_run(kind, list(inputs), settings, clean,
-                                         label=" ".join(sys.argv[1:3]) or kind)
+                                         label=(" ".join(["sensitize", *sys.argv[1:]]) or kind)[:300])
     if not quiet:
         print(f"recorded as run {run_id} in {db} (sensitize db runs --db {db})")
     return run_id
