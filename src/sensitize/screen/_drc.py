@@ -41,7 +41,6 @@ Bioinformatics 20(3): 587-596.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,17 +54,8 @@ __all__ = [
     "zip_matrices_sf",
 ]
 
-_RELTOL = 1e-7
-_MAXIT = 500
-_NDEPS = 1e-3
-_STEPREDN = 0.2
-_ACCTOL = 1e-4
-_RELTEST = 10.0
 _ZERO_DOSE_LOG = 1e-10
-
-
-class _FitError(Exception):
-    """An error that drc's ``drmOpt`` turns into a failed fit."""
+_MODELS = ("LL.4", "L.4", "failed")
 
 
 @dataclass(frozen=True)
@@ -99,213 +89,6 @@ class DrcFit:
     rss: float
 
 
-_FAILED = DrcFit(
-    b=math.nan, c=math.nan, d=math.nan, e=math.nan, e_log=math.nan,
-    model="failed", converged=False, rss=math.nan,
-)
-
-
-def _vmmin(fn: Callable[[NDArray[np.float64]], float], p0: NDArray[np.float64]
-           ) -> tuple[NDArray[np.float64], float, int]:
-    """Minimise ``fn`` with R's BFGS variable-metric method (``vmmin``).
-
-    ``fn`` is evaluated on the parameters divided by ``parscale``; gradients are central
-    differences with step ``_NDEPS``.  Returns (parameters, minimum, convergence code).
-    """
-    n = p0.size
-
-    def grad(p: NDArray[np.float64]) -> NDArray[np.float64]:
-        g = np.empty(n)
-        for i in range(n):
-            q = p.copy()
-            q[i] = p[i] + _NDEPS
-            v1 = fn(q)
-            q[i] = p[i] - _NDEPS
-            v2 = fn(q)
-            g[i] = (v1 - v2) / (2.0 * _NDEPS)
-            if not math.isfinite(g[i]):
-                raise _FitError("non-finite finite-difference value")
-        return g
-
-    b = p0.astype(float).copy()
-    f = fn(b)
-    if not math.isfinite(f):
-        raise _FitError("initial value in 'vmmin' is not finite")
-    fmin = f
-    g = grad(b)
-    gradcount = 1
-    it = 1
-    ilast = gradcount
-    hinv = np.eye(n)
-    count = 0
-    while True:
-        if ilast == gradcount:
-            hinv = np.eye(n)  # only the lower triangle is used
-        x_old = b.copy()
-        g_old = g.copy()
-        t = np.empty(n)
-        gradproj = 0.0
-        for i in range(n):  # R's loop order (lower triangle of the symmetric matrix)
-            s = 0.0
-            for j in range(i + 1):
-                s -= hinv[i, j] * g[j]
-            for j in range(i + 1, n):
-                s -= hinv[j, i] * g[j]
-            t[i] = s
-            gradproj += s * g[i]
-        if gradproj < 0.0:
-            step = 1.0
-            accpoint = False
-            while True:
-                b = x_old + step * t
-                count = int(np.count_nonzero(_RELTEST + x_old == _RELTEST + b))
-                if count < n:
-                    f = fn(b)
-                    accpoint = math.isfinite(f) and f <= fmin + gradproj * step * _ACCTOL
-                    if not accpoint:
-                        step *= _STEPREDN
-                if count == n or accpoint:
-                    break
-            enough = abs(f - fmin) > _RELTOL * (abs(fmin) + _RELTOL)
-            if not enough:
-                count = n
-                fmin = f
-            if count < n:
-                fmin = f
-                g = grad(b)
-                gradcount += 1
-                it += 1
-                t = step * t
-                dg = g - g_old
-                d1 = 0.0
-                for i in range(n):
-                    d1 += t[i] * dg[i]
-                if d1 > 0:
-                    hx = np.empty(n)
-                    d2 = 0.0
-                    for i in range(n):
-                        s = 0.0
-                        for j in range(i + 1):
-                            s += hinv[i, j] * dg[j]
-                        for j in range(i + 1, n):
-                            s += hinv[j, i] * dg[j]
-                        hx[i] = s
-                        d2 += s * dg[i]
-                    d2 = 1.0 + d2 / d1
-                    for i in range(n):
-                        for j in range(i + 1):
-                            hinv[i, j] += (d2 * t[i] * t[j] - hx[i] * t[j] - t[i] * hx[j]) / d1
-                else:
-                    ilast = gradcount
-            elif ilast < gradcount:
-                count = 0
-                ilast = gradcount
-        else:
-            count = 0
-            if ilast == gradcount:
-                count = n
-            else:
-                ilast = gradcount
-        if it >= _MAXIT:
-            break
-        if gradcount - ilast > 2 * n:
-            ilast = gradcount
-        if count == n and ilast == gradcount:
-            break
-    return b, fmin, 0 if it < _MAXIT else 1
-
-
-def _check_hessian(fn: Callable[[NDArray[np.float64]], float], p: NDArray[np.float64]) -> None:
-    """Raise if ``optimhess`` would meet a non-finite finite-difference gradient."""
-    n = p.size
-    for i in range(n):
-        for sign in (1.0, -1.0):
-            q = p.copy()
-            q[i] += sign * _NDEPS
-            for j in range(n):
-                r = q.copy()
-                r[j] = q[j] + _NDEPS
-                v1 = fn(r)
-                r[j] = q[j] - _NDEPS
-                v2 = fn(r)
-                if not math.isfinite((v1 - v2) / (2.0 * _NDEPS)):
-                    raise _FitError("non-finite finite-difference value (Hessian)")
-
-
-def _scaling(v: NDArray[np.float64]) -> float:
-    med = float(np.median(v))
-    if not med > 0:
-        return 1.0
-    s = 10.0 ** math.floor(math.log10(med))
-    return s if s >= 1e-15 else 1.0
-
-
-def _drm(x: NDArray[np.float64], y: NDArray[np.float64], model: str,
-         fixed_c: float | None, fixed_d: float | None) -> DrcFit:
-    """One ``drc::drm`` call (LL.4 on dose, or L.4 on ``x`` = log dose)."""
-    if model == "LL.4":
-        ds, rs = _scaling(x), _scaling(y)
-    else:
-        ds, rs = 1.0, 1.0
-    xs, ys = x / ds, y / rs
-    yr = float(ys.max() - ys.min())
-    c0 = float(ys.min()) - 1e-3 * yr
-    d0 = float(ys.max()) + 1e-3 * yr
-    with np.errstate(all="ignore"):
-        z = np.log((d0 - ys) / (ys - c0))
-        if model == "LL.4":
-            lx = np.where(xs > 0, np.log(np.where(xs > 0, xs, 1.0)), np.nan)
-        else:
-            lx = xs
-    ok = np.isfinite(lx) & np.isfinite(z)
-    if ok.sum() < 2 or np.ptp(lx[ok]) == 0:
-        raise _FitError("self-starter regression is not estimable")
-    lxo, zo = lx[ok], z[ok]
-    mx = lxo.sum() / lxo.size
-    mz = zo.sum() / zo.size
-    slope = float(((lxo - mx) * (zo - mz)).sum() / ((lxo - mx) ** 2).sum())
-    intercept = float(mz - slope * mx)
-    with np.errstate(all="ignore"):
-        e0 = float(np.exp(-intercept / slope)) if model == "LL.4" else float(-intercept / slope)
-    fc = None if fixed_c is None else fixed_c / rs
-    fd = None if fixed_d is None else fixed_d / rs
-    start = np.array([slope] + ([c0] if fc is None else []) + ([d0] if fd is None else []) + [e0])
-    if not np.all(np.isfinite(start)):
-        raise _FitError("non-finite value supplied by optim")
-    ps = np.abs(start)
-    ps[ps < 1e-4] = 1.0
-
-    def unpack(p: NDArray[np.float64]) -> tuple[float, float, float, float]:
-        k = 1
-        c = fc if fc is not None else p[k]
-        k += fc is None
-        d = fd if fd is not None else p[k]
-        k += fd is None
-        return float(p[0]), float(c), float(d), float(p[k])
-
-    def rss(q: NDArray[np.float64]) -> float:
-        b, c, d, e = unpack(q * ps)
-        with np.errstate(all="ignore"):
-            if model == "LL.4":
-                pr = c + (d - c) / (1.0 + np.exp(b * np.log(xs / e)))
-            else:
-                pr = c + (d - c) / (1.0 + np.exp(b * (xs - e)))
-            return float(np.sum((ys - pr) ** 2))
-
-    q, val, code = _vmmin(rss, start / ps)
-    _check_hessian(rss, q)
-    b, c, d, e = unpack(q * ps)
-    if model == "LL.4":
-        e_dose = e * ds
-        with np.errstate(all="ignore"):
-            e_log = math.log(e_dose) if e_dose > 0 else math.nan
-    else:
-        e_log = e
-        e_dose = math.exp(e) if e < 700 else math.inf
-    return DrcFit(b=b, c=c * rs, d=d * rs, e=e_dose, e_log=e_log, model=model,
-                  converged=code == 0, rss=val * rs * rs)
-
-
 def fit_drc(x: ArrayLike, y: ArrayLike, fixed_c: float | None = None,
             fixed_d: float | None = None) -> DrcFit:
     """Fit one dose-response curve the way SynergyFinder 3.x ``FitDoseResponse`` does.
@@ -326,20 +109,15 @@ def fit_drc(x: ArrayLike, y: ArrayLike, fixed_c: float | None = None,
         whose parameters are NaN.
     """
     xa = np.asarray(x, dtype=float)
-    ya = np.asarray(y, dtype=float).copy()
+    ya = np.asarray(y, dtype=float)
     if xa.shape != ya.shape or xa.ndim != 1:
         raise ValueError("x and y must be 1-D arrays of equal length")
-    if ya.size > 1 and np.var(ya) == 0:
-        ya[-1] += 1e-10
-    try:
-        return _drm(xa, ya, "LL.4", fixed_c, fixed_d)
-    except _FitError:
-        pass
-    try:
-        xl = np.log(np.where(xa == 0, _ZERO_DOSE_LOG, xa))
-        return _drm(xl, ya, "L.4", fixed_c, fixed_d)
-    except _FitError:
-        return _FAILED
+    r = fit_drc_batch(xa[None], ya[None], np.ones((1, xa.size), dtype=bool),
+                      [math.nan if fixed_c is None else fixed_c],
+                      [math.nan if fixed_d is None else fixed_d])
+    return DrcFit(b=float(r["b"][0]), c=float(r["c"][0]), d=float(r["d"][0]), e=float(r["e"][0]),
+                  e_log=float(r["e_log"][0]), model=_MODELS[int(r["model"][0])],
+                  converged=bool(r["converged"][0]), rss=float(r["rss"][0]))
 
 
 def predict_drc(fit: DrcFit, dose: ArrayLike) -> NDArray[np.float64]:
@@ -361,7 +139,7 @@ def predict_drc(fit: DrcFit, dose: ArrayLike) -> NDArray[np.float64]:
 def fit_drc_batch(X: ArrayLike, Y: ArrayLike, mask: ArrayLike | None = None,
                   fixed_c: ArrayLike | None = None, fixed_d: ArrayLike | None = None
                   ) -> dict[str, NDArray[np.float64]]:
-    """Fit many curves (rows of ``X``/``Y``); loops over :func:`fit_drc`.
+    """Fit many curves (rows of ``X``/``Y``) with the compiled kernel.
 
     Parameters
     ----------
@@ -376,27 +154,24 @@ def fit_drc_batch(X: ArrayLike, Y: ArrayLike, mask: ArrayLike | None = None,
     -------
     dict of ndarray
         ``b, c, d, e, e_log, rss`` (float), ``model`` (0 = LL.4, 1 = L.4, 2 = failed) and
-        ``converged`` (bool), each of length ``n_curves``.
+        ``converged`` (1.0/0.0), each of length ``n_curves``.
     """
+    import numba
+
+    from sensitize.screen._drcjit import fit_many, fit_many_parallel
+
     xa = np.atleast_2d(np.asarray(X, dtype=float))
     ya = np.atleast_2d(np.asarray(Y, dtype=float))
     m = np.isfinite(xa) & np.isfinite(ya) if mask is None else np.asarray(mask, dtype=bool)
-    n = xa.shape[0]
-    fc = np.full(n, np.nan) if fixed_c is None else np.asarray(fixed_c, dtype=float)
-    fd = np.full(n, np.nan) if fixed_d is None else np.asarray(fixed_d, dtype=float)
-    out = {k: np.full(n, np.nan) for k in ("b", "c", "d", "e", "e_log", "rss")}
-    model = np.full(n, 2, dtype=np.int8)
-    conv = np.zeros(n, dtype=bool)
-    codes = {"LL.4": 0, "L.4": 1, "failed": 2}
-    for i in range(n):
-        f = fit_drc(xa[i, m[i]], ya[i, m[i]],
-                    None if np.isnan(fc[i]) else float(fc[i]),
-                    None if np.isnan(fd[i]) else float(fd[i]))
-        for k in out:
-            out[k][i] = getattr(f, k)
-        model[i] = codes[f.model]
-        conv[i] = f.converged
-    return {**out, "model": model.astype(float), "converged": conv.astype(float)}
+    n = ya.shape[0]
+    fc = np.full(n, np.nan) if fixed_c is None else np.broadcast_to(np.asarray(fixed_c, dtype=float), (n,))
+    fd = np.full(n, np.nan) if fixed_d is None else np.broadcast_to(np.asarray(fixed_d, dtype=float), (n,))
+    # many curves: spread over Numba's threads (each curve's numbers are the same either way)
+    kernel = fit_many_parallel if n >= 256 and numba.get_num_threads() > 1 else fit_many
+    res = kernel(np.ascontiguousarray(np.where(m, xa, 1.0)), np.ascontiguousarray(np.where(m, ya, 0.0)),
+                 np.ascontiguousarray(m), np.ascontiguousarray(fc), np.ascontiguousarray(fd))
+    return {"b": res[:, 0], "c": res[:, 1], "d": res[:, 2], "e": res[:, 3], "e_log": res[:, 4],
+            "rss": res[:, 5], "model": res[:, 7], "converged": res[:, 6]}
 
 
 def zip_matrices_sf(conc1: ArrayLike, conc2: ArrayLike, response: ArrayLike

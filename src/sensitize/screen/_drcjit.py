@@ -1,11 +1,11 @@
 """Compiled (Numba) kernel of the drc 3.0-1 / SynergyFinder fit emulation.
 
-The same algorithm as :mod:`sensitize.screen._drc` (scalar reference) and
-:mod:`sensitize.screen._drcvec` (NumPy lock-step batch): drc's scaling and self-starter,
-R's ``vmmin`` BFGS with central finite differences, the ``optimhess`` finiteness check,
-and the ``L.4`` fallback on log dose.  Each curve is fitted by a compiled loop, so the cost
-per curve is a few microseconds of arithmetic rather than NumPy call overhead; curves are
-independent, so results do not depend on how curves are batched.
+The algorithm is documented in :mod:`sensitize.screen._drc` (its public face) and
+``docs/drc_emulation.md``: drc's scaling and self-starter, R's ``vmmin`` BFGS with central
+finite differences (R's loop order), the ``optimhess`` finiteness check, and the ``L.4``
+fallback on log dose.  Each curve is fitted by a compiled loop, so the cost per curve is
+arithmetic rather than NumPy call overhead; curves are independent, so results do not depend
+on how curves are batched or threaded.
 
 References
 ----------
@@ -31,7 +31,8 @@ _ZERO_DOSE_LOG = 1e-10
 
 
 @njit(cache=True, error_model="numpy")
-def _rss(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog):  # type: ignore[no-untyped-def]
+def _unpack(q, ps, fcv, fdv, cfree, dfree):  # type: ignore[no-untyped-def]
+    """(b, c, d, e) from scaled free parameters ``q`` and the fixed ``c``/``d``."""
     b = q[0] * ps[0]
     k = 1
     if cfree:
@@ -44,7 +45,12 @@ def _rss(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog):  # type: ignore[
         k += 1
     else:
         d = fdv
-    e = q[k] * ps[k]
+    return b, c, d, q[k] * ps[k]
+
+
+@njit(cache=True, error_model="numpy")
+def _rss(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog):  # type: ignore[no-untyped-def]
+    b, c, d, e = _unpack(q, ps, fcv, fdv, cfree, dfree)
     s = 0.0
     for i in range(n_pts):
         if loglog:
@@ -292,19 +298,7 @@ def _drm(x, y, fcv, fdv, cfree, dfree, loglog, out):  # type: ignore[no-untyped-
     ok, fmin, code = _vmmin(q, ps, xs, ys, m, fcs, fds, cfree, dfree, loglog)
     if not ok:
         return False
-    b = q[0] * ps[0]
-    k = 1
-    if cfree:
-        c = q[k] * ps[k]
-        k += 1
-    else:
-        c = fcs
-    if dfree:
-        d = q[k] * ps[k]
-        k += 1
-    else:
-        d = fds
-    e = q[k] * ps[k]
+    b, c, d, e = _unpack(q, ps, fcs, fds, cfree, dfree)
     if loglog:
         e_dose = e * ds
         e_log = math.log(e_dose) if e_dose > 0 else math.nan

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
+from sensitize.screen._drc import fit_drc_batch
+
 ZERO_DOSE = 1e-10
 _B_MAX = 60.0
 
@@ -324,28 +326,6 @@ def fit_ll4(
     )
 
 
-def _drc_arrays(x: np.ndarray, y: np.ndarray, mask: np.ndarray, fc: np.ndarray | None,
-                fd: np.ndarray | None) -> dict[str, np.ndarray]:
-    """Run the compiled drc kernel (Numba) if available, else the NumPy lock-step batch."""
-    k = y.shape[0]
-    try:
-        import numba
-
-        from sensitize.screen._drcjit import fit_many, fit_many_parallel
-    except ImportError:  # pragma: no cover - numba is a dependency; fallback for odd platforms
-        from sensitize.screen._drcvec import drc_fit_arrays
-
-        return drc_fit_arrays(x, y, mask, fc, fd)
-    fcv = np.full(k, np.nan) if fc is None else np.ascontiguousarray(fc, dtype=float)
-    fdv = np.full(k, np.nan) if fd is None else np.ascontiguousarray(fd, dtype=float)
-    # many curves: spread over Numba's threads (each curve's numbers are the same either way)
-    kernel = fit_many_parallel if k >= 256 and numba.get_num_threads() > 1 else fit_many
-    res = kernel(np.ascontiguousarray(np.where(mask, x, 1.0)), np.ascontiguousarray(np.where(mask, y, 0.0)),
-                 np.ascontiguousarray(mask), fcv, fdv)
-    return {"b": res[:, 0], "c": res[:, 1], "d": res[:, 2], "e": res[:, 3], "e_log": res[:, 4],
-            "rss": res[:, 5], "converged": res[:, 6] == 1.0, "model": res[:, 7]}
-
-
 def fit_ll4_drc(
     x: np.ndarray,
     y: np.ndarray,
@@ -383,30 +363,23 @@ def fit_ll4_drc(
     """
     y = np.atleast_2d(np.asarray(y, dtype=float))
     x = np.broadcast_to(np.atleast_2d(np.asarray(x, dtype=float)), y.shape)
-    k = y.shape[0]
     if mask is None:
         mask = np.isfinite(y) & np.isfinite(x)
     mask = np.asarray(mask, dtype=bool)
-    fc = None if fixed_c is None else np.broadcast_to(np.asarray(fixed_c, dtype=float), (k,))
-    fd = None if fixed_d is None else np.broadcast_to(np.asarray(fixed_d, dtype=float), (k,))
-    r = _drc_arrays(x, y, mask, fc, fd)
+    r = fit_drc_batch(x, y, mask, fixed_c, fixed_d)
     w = mask.astype(float)
     y0 = np.where(mask, y, 0.0)
     n = mask.sum(axis=1)
     mean = y0.sum(axis=1) / np.maximum(n, 1)
     sst = (((y0 - mean[:, None]) * w) ** 2).sum(axis=1)
     flat = sst <= 1e-20
-    # the fitted values are on the original response scale; recompute the RSS there
+    # the kernel's RSS is already on the original response scale (NaN for failed fits)
     model = r["model"].astype(np.int8)
-    zero = np.where(model == 0, 0.0, ZERO_DOSE)
-    fits = CurveFits(b=r["b"], c=r["c"], d=r["d"], e=r["e"], rss=r["rss"],
-                     r2=np.full(k, np.nan), n=n, converged=r["converged"].astype(bool),
-                     flat=flat, model=model, zero_dose=zero)
-    pred = fits.predict(np.where(mask, x, 1.0))
-    rss = np.where(mask, (y0 - pred) ** 2, 0.0).sum(axis=1)
-    fits.rss = np.where(model == 2, np.nan, rss)
-    fits.r2 = np.where(sst > 0, 1.0 - fits.rss / np.where(sst > 0, sst, 1.0), np.where(model == 2, np.nan, 1.0))
-    return fits
+    rss = r["rss"]
+    r2 = np.where(sst > 0, 1.0 - rss / np.where(sst > 0, sst, 1.0), np.where(model == 2, np.nan, 1.0))
+    return CurveFits(b=r["b"], c=r["c"], d=r["d"], e=r["e"], rss=rss, r2=r2, n=n,
+                     converged=r["converged"] == 1.0, flat=flat, model=model,
+                     zero_dose=np.where(model == 0, 0.0, ZERO_DOSE))
 
 
 def relative_ic50(fits: CurveFits, max_dose: np.ndarray) -> np.ndarray:
