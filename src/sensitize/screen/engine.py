@@ -157,10 +157,6 @@ def _score_arrays(group: BlockGroup, effect: np.ndarray, opt: ScoreOptions) -> d
         out["ZIP_ref"] = zref
     if "Loewe" in opt.models:
         lref, lci, lfb = loewe_reference(effect, conc, mono_fits, method=opt.loewe_method)
-        kinds = group.keys["response_kind"].to_numpy() if "response_kind" in group.keys else np.array(["inhibition"] * len(group))
-        bounded = (kinds != "induction").reshape((-1,) + (1,) * nd)
-        # on the inhibition scale no effect exceeds 100 (SynergyFinder caps Loewe at 100)
-        lref = np.where(bounded & (lref > 100.0), 100.0, lref)
         out["Loewe_ref"] = lref
         out["Loewe_ci"] = lci
         out["Loewe_fallback"] = lfb

@@ -193,6 +193,80 @@ def _loewe_terms(
     return total
 
 
+def _r_pow(base: np.ndarray, expo: np.ndarray) -> np.ndarray:
+    """``base ** expo`` with R's ``^`` semantics at the edges (``R_pow`` in R's arithmetic.c).
+
+    IEEE ``pow`` and R differ only for ``-Inf`` raised to a non-integer power (R: NaN, C:
+    0 or Inf); SynergyFinder's equivalent-dose formula reaches that case on a plateau.
+    """
+    with np.errstate(all="ignore"):
+        out = np.power(base, expo)
+    bad = np.isneginf(base) & np.isfinite(expo) & (np.floor(expo) != expo)
+    return np.where(bad, np.nan, out)
+
+
+def _sf_equivalent_dose(y: np.ndarray, f: CurveFits, k: np.ndarray | slice) -> np.ndarray:
+    """SynergyFinder 3's ``.SolveExpDose``: dose of one drug that gives effect ``y``.
+
+    ``y`` has the curves (of ``f``, selected by ``k``) on its first axis.  LL.4 fits use
+    ``e * ((y - d) / (c - y)) ^ (1 / b)``, L.4 fits ``exp(log(e) + log((d - y) / (y - c)) / b)``;
+    a NaN result (``y`` outside the curve's range) becomes ``Inf`` when ``y`` lies above both
+    plateaus and ``0`` otherwise.
+    """
+    shape = (-1,) + (1,) * (y.ndim - 1)
+    b, c, d, e = (np.asarray(v)[k].reshape(shape) for v in (f.b, f.c, f.d, f.e))
+    model = np.zeros(b.shape, dtype=np.int64) if f.model is None else np.asarray(f.model)[k].reshape(shape)
+    with np.errstate(all="ignore"):
+        ll = e * _r_pow((y - d) / (c - y), 1.0 / b)
+        l4 = np.exp(np.log(e) + np.log((d - y) / (y - c)) / b)
+        res = np.where(model == 1, l4, ll)
+    return np.where(np.isnan(res), np.where(y > np.maximum(c, d), np.inf, 0.0), res)
+
+
+def _loewe_sf_grid(
+    effect: np.ndarray, xs: list[np.ndarray], mono_fits: list[CurveFits], n_grid: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SynergyFinder 3's Loewe reference (``Loewe``/``.SolveLoewe``, nsteps = 100).
+
+    For each combination cell, with observed effect ``y`` and doses ``x_k``:
+
+    * if no drug can reach ``y`` (every ``.SolveExpDose`` infinite), the reference is the
+      highest single-drug prediction at the total dose ``sum(x_k)``;
+    * otherwise ``n_grid`` effect levels ``seq(min_k min(c_k, d_k), max_k max(c_k, d_k))``
+      are tried and the first level minimising ``|sum_k x_k / ED_k(level) - 1|`` is kept.
+
+    The combination index is ``sum_k x_k / ED_k(y)``.  All arrays are (B, M).
+    """
+    nb, m = xs[0].shape
+    lo = np.stack([np.minimum(f.c, f.d) for f in mono_fits], 0).min(0)
+    hi = np.stack([np.maximum(f.c, f.d) for f in mono_fits], 0).max(0)
+    # R's seq(from, to, length.out = n): from + i * ((to - from) / (n - 1)), last = to
+    step = (hi - lo) / (n_grid - 1)
+    levels = lo[:, None] + np.arange(n_grid)[None, :] * step[:, None]
+    levels[:, -1] = hi
+    total = np.zeros((nb, m, n_grid))
+    with np.errstate(all="ignore"):
+        for xk, f in zip(xs, mono_fits, strict=True):
+            ed = _sf_equivalent_dose(levels, f, slice(None))  # (B, G): depends on the level only
+            total += xk[:, :, None] / ed[:, None, :]
+    dist = np.abs(total - 1.0)
+    all_nan = np.isnan(dist).all(axis=2)  # min(dist, na.rm = TRUE) has nothing to choose from
+    dist = np.where(np.isnan(dist), np.inf, dist)
+    best = dist.argmin(axis=2)  # the first minimum, as which(dist == min(dist))[1]
+    ref = np.where(all_nan, np.nan, np.take_along_axis(levels, best, 1))
+    obs = effect.reshape(nb, m)
+    with np.errstate(all="ignore"):
+        caps = [_sf_equivalent_dose(obs, f, slice(None)) for f in mono_fits]
+        ci = np.sum([xk / ck for xk, ck in zip(xs, caps, strict=True)], axis=0)
+    fallback = np.all([~np.isfinite(ck) for ck in caps], axis=0)
+    tot_dose = np.sum(xs, axis=0)
+    fb = np.max(np.stack([f.predict(tot_dose) for f in mono_fits], 0), axis=0)
+    ref = np.where(fallback, fb, ref)
+    failed = np.any([~np.isfinite(f.b)[:, None] | ~np.isfinite(f.e)[:, None] for f in mono_fits], axis=0)
+    ref = np.where(failed & ~fallback, np.nan, ref)
+    return ref, ci, fallback
+
+
 def loewe_reference(
     effect: np.ndarray,
     conc: list[np.ndarray],
@@ -207,11 +281,13 @@ def loewe_reference(
     A drug that cannot reach ``y`` contributes 0 (infinite equivalent dose).
 
     ``method="exact"`` brackets the root on a coarse grid of effect levels and refines it
-    by bisection to machine precision.  ``method="grid"`` reproduces SynergyFinder's
-    approach: the effect level is chosen among ``n_grid`` equally spaced candidates
-    spanning the drugs' plateaus (resolution about 1 % of the range).  When no solution
-    exists the reference falls back to the strongest single-drug curve at the total
-    dose (SynergyFinder's convention); such cells are flagged.
+    by bisection to machine precision; when no solution exists the reference falls back to
+    the strongest single-drug curve at the total dose.  ``method="grid"`` reproduces
+    SynergyFinder 3 (``Loewe``/``.SolveLoewe``): the first of ``n_grid`` equally spaced
+    effect levels from the lowest to the highest plateau of the drugs that minimises
+    ``|sum_k x_k / ED_k(y) - 1|`` (resolution ``(max - min) / (n_grid - 1)``), and the
+    single-drug fallback only where the observed effect is beyond every drug's reach.
+    Fallback cells are flagged.
 
     Returns
     -------
@@ -225,10 +301,16 @@ def loewe_reference(
     grids = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
     m = int(np.prod(shape))
     xs = [conc[k][:, grids[k].ravel()] for k in range(nd)]  # (B, M)
+    comb = combination_mask(shape)[None]
+    if method == "grid":
+        ref, ci, fallback = _loewe_sf_grid(effect, xs, mono_fits, n_grid)
+        ref = np.where(comb, ref.reshape(effect.shape), effect)
+        ci = np.where(comb, ci.reshape(effect.shape), np.nan)
+        return ref, ci, fallback.reshape(effect.shape) & comb
     lo_all = np.stack([np.minimum(f.c, f.d) for f in mono_fits], 0).min(0)
     hi_all = np.stack([np.maximum(f.c, f.d) for f in mono_fits], 0).max(0)
     span = hi_all - lo_all
-    ng = 64 if method == "exact" else n_grid
+    ng = 64
     levels = lo_all[:, None] + span[:, None] * np.linspace(0, 1, ng + 2)[None, 1:-1]  # (B, ng)
     # g(y) for each candidate: (B, M, ng)
     g = np.empty((nb, m, ng))
@@ -236,34 +318,28 @@ def loewe_reference(
         yj = np.broadcast_to(levels[:, j : j + 1], (nb, m))
         g[:, :, j] = _loewe_terms(yj, xs, mono_fits) - 1.0
     lv = np.broadcast_to(levels[:, None, :], g.shape)
-    if method == "grid":
-        ag = np.abs(np.where(np.isfinite(g), g, np.inf))
-        best = ag.argmin(axis=2)
-        ok = np.isfinite(np.take_along_axis(ag, best[..., None], 2)[..., 0])
-        ref = np.where(ok, np.take_along_axis(lv, best[..., None], 2)[..., 0], np.nan)
-    else:
-        pos = g > 0
-        change = pos[:, :, :-1] & ~pos[:, :, 1:]
-        has = change.any(axis=2)
-        first = change.argmax(axis=2)
-        lo = np.take_along_axis(lv, first[..., None], 2)[..., 0]
-        hi = np.take_along_axis(lv, (first + 1)[..., None], 2)[..., 0]
-        # also handle roots below the first level or above the last
-        below_first = ~pos[:, :, 0]
-        above_last = pos[:, :, -1]
-        lo = np.where(below_first, lo_all[:, None], lo)
-        hi = np.where(below_first, levels[:, :1], hi)
-        lo = np.where(above_last & ~has, levels[:, -1:], lo)
-        hi = np.where(above_last & ~has, hi_all[:, None], hi)
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            gm = _loewe_terms(mid, xs, mono_fits) - 1.0
-            up = gm > 0
-            lo = np.where(up, mid, lo)
-            hi = np.where(up, hi, mid)
-        ref = 0.5 * (lo + hi)
-        ok = has | below_first | above_last
-        ref = np.where(ok & (span[:, None] > 0), ref, np.nan)
+    pos = g > 0
+    change = pos[:, :, :-1] & ~pos[:, :, 1:]
+    has = change.any(axis=2)
+    first = change.argmax(axis=2)
+    lo = np.take_along_axis(lv, first[..., None], 2)[..., 0]
+    hi = np.take_along_axis(lv, (first + 1)[..., None], 2)[..., 0]
+    # also handle roots below the first level or above the last
+    below_first = ~pos[:, :, 0]
+    above_last = pos[:, :, -1]
+    lo = np.where(below_first, lo_all[:, None], lo)
+    hi = np.where(below_first, levels[:, :1], hi)
+    lo = np.where(above_last & ~has, levels[:, -1:], lo)
+    hi = np.where(above_last & ~has, hi_all[:, None], hi)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        gm = _loewe_terms(mid, xs, mono_fits) - 1.0
+        up = gm > 0
+        lo = np.where(up, mid, lo)
+        hi = np.where(up, hi, mid)
+    ref = 0.5 * (lo + hi)
+    ok = has | below_first | above_last
+    ref = np.where(ok & (span[:, None] > 0), ref, np.nan)
     # fallback: strongest single-drug curve at the total dose
     total = np.sum(xs, axis=0)
     fb = np.max(np.stack([f.predict(total) for f in mono_fits], 0), axis=0)
@@ -272,13 +348,9 @@ def loewe_reference(
     # combination index at the observed effect
     obs = effect.reshape(nb, m)
     ci = _loewe_terms(obs, xs, mono_fits)
-    ref = ref.reshape(effect.shape)
-    ci = ci.reshape(effect.shape)
-    fallback = fallback.reshape(effect.shape)
-    comb = combination_mask(shape)[None]
-    ref = np.where(comb, ref, effect)
-    ci = np.where(comb, ci, np.nan)
-    fallback = fallback & comb
+    ref = np.where(comb, ref.reshape(effect.shape), effect)
+    ci = np.where(comb, ci.reshape(effect.shape), np.nan)
+    fallback = fallback.reshape(effect.shape) & comb
     return ref, ci, fallback
 
 
