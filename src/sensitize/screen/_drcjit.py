@@ -49,42 +49,83 @@ def _unpack(q, ps, fcv, fdv, cfree, dfree):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, error_model="numpy")
-def _rss(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog):  # type: ignore[no-untyped-def]
+def _rss(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, lr, ex):  # type: ignore[no-untyped-def]
+    """Residual sum of squares at ``q``; leaves ``log(x / e)`` (or ``x - e``) in ``lr`` and
+    ``exp(b * lr)`` in ``ex`` for :func:`_grad`."""
     b, c, d, e = _unpack(q, ps, fcv, fdv, cfree, dfree)
     s = 0.0
     for i in range(n_pts):
         if loglog:
             ratio = xs[i] / e
             if ratio > 0:
-                lr = math.log(ratio)
+                lk = math.log(ratio)
             elif ratio == 0:
-                lr = -math.inf
+                lk = -math.inf
             else:
-                lr = math.nan
-            arg = b * lr
+                lk = math.nan
         else:
-            arg = b * (xs[i] - e)
-        if arg > 709.0:
-            ex = math.inf
-        else:
-            ex = math.exp(arg)
-        pr = c + (d - c) / (1.0 + ex)
-        r = ys[i] - pr
+            lk = xs[i] - e
+        ek = _expo(b * lk)
+        lr[i] = lk
+        ex[i] = ek
+        r = ys[i] - _pred(c, d, ek)
         s += r * r
     return s
 
 
 @njit(cache=True, error_model="numpy")
-def _grad(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, g):  # type: ignore[no-untyped-def]
+def _pred(c, d, ex):  # type: ignore[no-untyped-def]
+    return c + (d - c) / (1.0 + ex)
+
+
+@njit(cache=True, error_model="numpy")
+def _expo(arg):  # type: ignore[no-untyped-def]
+    return math.inf if arg > 709.0 else math.exp(arg)
+
+
+@njit(cache=True, error_model="numpy")
+def _grad(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, g, lr, ex, base_ok, lr2, ex2):  # type: ignore[no-untyped-def]
+    """Central differences of the RSS in each scaled parameter (R's ``fmingr`` order).
+
+    Bit for bit what :func:`_rss` would give at each perturbed point, but reusing the
+    terms a perturbation leaves unchanged: ``log(x / e)`` (or ``x - e``) when ``b`` moves,
+    and ``exp(b * log(x / e))`` when ``c`` or ``d`` moves; only ``e`` needs full passes.
+    ``lr``/``ex`` hold those terms at ``q`` when ``base_ok`` (the last :func:`_rss` call was
+    at ``q``); ``lr2``/``ex2`` are scratch.
+    """
     n = q.size
+    _, c, d, _ = _unpack(q, ps, fcv, fdv, cfree, dfree)
+    if not base_ok:
+        _rss(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, lr, ex)
+    v = np.empty(2)
+    ic = 1 if cfree else -1
     for i in range(n):
         qi = q[i]
-        q[i] = qi + _NDEPS
-        v1 = _rss(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog)
-        q[i] = qi - _NDEPS
-        v2 = _rss(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog)
-        q[i] = qi
-        g[i] = (v1 - v2) / (2.0 * _NDEPS)
+        for j in range(2):
+            qp = qi + _NDEPS if j == 0 else qi - _NDEPS
+            if i == n - 1:  # e: everything moves
+                q[i] = qp
+                v[j] = _rss(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, lr2, ex2)
+                q[i] = qi
+                continue
+            s = 0.0
+            if i == 0:
+                bp = qp * ps[0]
+                for k in range(n_pts):
+                    r = ys[k] - _pred(c, d, _expo(bp * lr[k]))
+                    s += r * r
+            elif i == ic:
+                cp = qp * ps[i]
+                for k in range(n_pts):
+                    r = ys[k] - _pred(cp, d, ex[k])
+                    s += r * r
+            else:  # d
+                dp = qp * ps[i]
+                for k in range(n_pts):
+                    r = ys[k] - _pred(c, dp, ex[k])
+                    s += r * r
+            v[j] = s
+        g[i] = (v[0] - v[1]) / (2.0 * _NDEPS)
         if not math.isfinite(g[i]):
             return False
     return True
@@ -94,12 +135,16 @@ def _grad(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, g):  # type: ign
 def _vmmin(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog):  # type: ignore[no-untyped-def]
     """R's vmmin on scaled parameters ``q`` (modified in place); returns (ok, fmin, code)."""
     n = q.size
-    f = _rss(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog)
+    lr = np.empty(n_pts)
+    ex = np.empty(n_pts)
+    lr2 = np.empty(n_pts)
+    ex2 = np.empty(n_pts)
+    f = _rss(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, lr, ex)
     if not math.isfinite(f):
         return False, math.nan, 1
     fmin = f
     g = np.empty(n)
-    if not _grad(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, g):
+    if not _grad(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, g, lr, ex, True, lr2, ex2):
         return False, math.nan, 1
     gradcount = 1
     it = 1
@@ -109,6 +154,7 @@ def _vmmin(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog):  # type: ignor
     g_old = np.empty(n)
     t = np.empty(n)
     X = np.empty(n)
+    cc = np.empty(n)
     count = 0
     while True:
         if ilast == gradcount:
@@ -137,7 +183,7 @@ def _vmmin(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog):  # type: ignor
                     if _RELTEST + x_old[i] == _RELTEST + q[i]:
                         count += 1
                 if count < n:
-                    f = _rss(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog)
+                    f = _rss(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, lr, ex)
                     accpoint = math.isfinite(f) and f <= fmin + gradproj * step * _ACCTOL
                     if not accpoint:
                         step *= _STEPREDN
@@ -149,7 +195,8 @@ def _vmmin(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog):  # type: ignor
                 fmin = f
             if count < n:
                 fmin = f
-                if not _grad(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, g):
+                # the accepted point was the last one evaluated: its terms are in lr/ex
+                if not _grad(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, g, lr, ex, True, lr2, ex2):
                     return False, math.nan, 1
                 gradcount += 1
                 it += 1
@@ -159,7 +206,8 @@ def _vmmin(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog):  # type: ignor
                     X[i] = g[i] - g_old[i]  # temporarily the gradient change
                     d1 += t[i] * X[i]
                 if d1 > 0:
-                    cc = X.copy()
+                    for i in range(n):
+                        cc[i] = X[i]
                     d2 = 0.0
                     for i in range(n):
                         s = 0.0
@@ -196,7 +244,7 @@ def _vmmin(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog):  # type: ignor
         for sgn in (1.0, -1.0):
             qi = q[i]
             q[i] = qi + sgn * _NDEPS
-            okh = _grad(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, gh)
+            okh = _grad(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, gh, lr, ex, False, lr2, ex2)
             q[i] = qi
             if not okh:
                 return False, math.nan, 1

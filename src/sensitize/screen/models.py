@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sensitize.screen._loewejit import loewe_exact
 from sensitize.screen.doseresponse import CurveFits, fit_ll4, ll4_inverse
 
 Fitter = Callable[..., CurveFits]
@@ -312,34 +313,10 @@ def loewe_reference(
     span = hi_all - lo_all
     ng = 64
     levels = lo_all[:, None] + span[:, None] * np.linspace(0, 1, ng + 2)[None, 1:-1]  # (B, ng)
-    # g(y) for each candidate: (B, M, ng)
-    g = np.empty((nb, m, ng))
-    for j in range(ng):
-        yj = np.broadcast_to(levels[:, j : j + 1], (nb, m))
-        g[:, :, j] = _loewe_terms(yj, xs, mono_fits) - 1.0
-    lv = np.broadcast_to(levels[:, None, :], g.shape)
-    pos = g > 0
-    change = pos[:, :, :-1] & ~pos[:, :, 1:]
-    has = change.any(axis=2)
-    first = change.argmax(axis=2)
-    lo = np.take_along_axis(lv, first[..., None], 2)[..., 0]
-    hi = np.take_along_axis(lv, (first + 1)[..., None], 2)[..., 0]
-    # also handle roots below the first level or above the last
-    below_first = ~pos[:, :, 0]
-    above_last = pos[:, :, -1]
-    lo = np.where(below_first, lo_all[:, None], lo)
-    hi = np.where(below_first, levels[:, :1], hi)
-    lo = np.where(above_last & ~has, levels[:, -1:], lo)
-    hi = np.where(above_last & ~has, hi_all[:, None], hi)
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        gm = _loewe_terms(mid, xs, mono_fits) - 1.0
-        up = gm > 0
-        lo = np.where(up, mid, lo)
-        hi = np.where(up, hi, mid)
-    ref = 0.5 * (lo + hi)
-    ok = has | below_first | above_last
-    ref = np.where(ok & (span[:, None] > 0), ref, np.nan)
+    stack = lambda name: np.ascontiguousarray(np.stack([getattr(f, name) for f in mono_fits], 0), dtype=float)  # noqa: E731
+    ref = loewe_exact(np.ascontiguousarray(np.stack(xs, 0), dtype=float), stack("b"), stack("c"),
+                      stack("d"), stack("e"), np.ascontiguousarray(levels), lo_all.astype(float),
+                      hi_all.astype(float))
     # fallback: strongest single-drug curve at the total dose
     total = np.sum(xs, axis=0)
     fb = np.max(np.stack([f.predict(total) for f in mono_fits], 0), axis=0)

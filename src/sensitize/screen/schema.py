@@ -27,7 +27,7 @@ column                    meaning
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -61,6 +61,13 @@ def canonical_unit(unit: object) -> str | None:
     u = str(unit).strip().lower().replace(" ", "")
     u = _UNIT_ALIASES.get(u, u)
     return _CANONICAL_UNIT.get(u)
+
+
+def _map_unique(s: pd.Series, fn: Callable[[object], object]) -> pd.Series:
+    """``s.map(fn)`` computed once per distinct value (screens repeat a few values a lot)."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    mapped = np.array([fn(u) for u in uniques] + [np.nan], dtype=object)
+    return pd.Series(mapped[codes], index=s.index)
 
 
 def drug_indices(df: pd.DataFrame) -> list[int]:
@@ -143,7 +150,7 @@ def validate_screen(
         df["response_kind"] = response_kind
     elif response_kind is not None:
         df["response_kind"] = df["response_kind"].fillna(response_kind)
-    rk = df["response_kind"].astype(str).str.strip().str.lower()
+    rk = _map_unique(df["response_kind"], lambda v: str(v).strip().lower())
     bad = ~rk.isin(RESPONSE_KINDS).to_numpy()
     if bad.any():
         raise InputError(
@@ -163,7 +170,7 @@ def validate_screen(
         c = f"conc{k}"
         raw = df[c]
         num = pd.to_numeric(raw, errors="coerce")
-        drug_present = df[f"drug{k}"].notna() & (df[f"drug{k}"].astype(str).str.strip() != "")
+        drug_present = df[f"drug{k}"].notna() & (_map_unique(df[f"drug{k}"], lambda v: str(v).strip()) != "")
         nonnum = (num.isna() & raw.notna()).to_numpy()
         if nonnum.any():
             vals = sorted({str(v) for v in raw[nonnum]})[:5]
@@ -183,7 +190,10 @@ def validate_screen(
     # response
     raw = df["response"]
     num = pd.to_numeric(raw, errors="coerce")
-    nonnum = (num.isna() & raw.notna() & (raw.astype(str).str.strip() != "")).to_numpy()
+    maybe = (num.isna() & raw.notna()).to_numpy()
+    nonnum = maybe.copy()
+    if maybe.any():
+        nonnum[maybe] = (raw[maybe].astype(str).str.strip() != "").to_numpy()
     if nonnum.any():
         vals = sorted({str(v) for v in raw[nonnum]})[:5]
         raise InputError(f"non-numeric response(s) {vals}", file=source, column="response", rows=_rows(nonnum))
@@ -210,7 +220,7 @@ def validate_screen(
         present = df[f"drug{k}"].notna()
         units = df[uc]
         given = units.notna() & present
-        canon = units.where(~given, units.map(canonical_unit))
+        canon = units.where(~given, _map_unique(units, canonical_unit))
         unknown = (given & canon.isna()).to_numpy()
         if unknown.any():
             vals = sorted({str(v) for v in units[unknown]})[:5]
