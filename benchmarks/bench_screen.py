@@ -198,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes (scaling 200,1000,5000)")
     ap.add_argument("--sizes", default=None, help="scaling series, e.g. 1000,10000,100000")
     ap.add_argument("--big", type=int, default=0, help="stream a synthetic CSV of N blocks through score_file")
+    ap.add_argument("--only-big", action="store_true", help="run only the --big streaming measurement")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--chunk-blocks", type=int, default=5000)
     ap.add_argument("--peer-blocks", type=int, default=20)
@@ -209,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{psutil.virtual_memory().total / 2**30:.1f} GiB RAM")
     # warm-up (imports, first-call overheads) so they do not count in the first line
     score_screen(synthetic_screen(5, seed=99), n_boot=0)
+    if a.only_big:
+        if not a.big:
+            ap.error("--only-big needs --big N")
+        big(a.big, a.seed, a.workers, a.chunk_blocks)
+        return 0
     throughput(n_tp, n_rep, a.seed)
     sc = scaling(sizes, a.seed)
     largest = max(sc)

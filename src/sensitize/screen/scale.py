@@ -133,7 +133,10 @@ def iter_block_chunks(
         yield chunk_i, flush(pending, pending_first_row)
 
 
-def _score_chunk(i: int, df: pd.DataFrame, opts: dict[str, Any], source: str) -> tuple[int, dict[str, pd.DataFrame], int]:
+def _score_chunk(i: int, df: pd.DataFrame, opts: dict[str, Any], source: str,
+                 single_threaded: bool = False) -> tuple[int, dict[str, pd.DataFrame], int]:
+    if single_threaded:  # a worker of a pool or cluster: the workers are the parallelism
+        _single_threaded_worker()
     res = score_screen(df, source=source, **opts)
     return i, {"blocks": res.table, "cells": res.cells, "curves": res.curves, "rejected": res.rejected}, len(res.table) + len(res.rejected)
 
@@ -384,7 +387,7 @@ def score_file(
                     drain(True)
                 fut: Any
                 if client is not None:
-                    fut = client.submit(_score_chunk, i, df, opts, source, pure=False)
+                    fut = client.submit(_score_chunk, i, df, opts, source, True, pure=False)
                 else:
                     fut = submit(_score_chunk, i, df, opts, source)
                 inflight[fut] = i
