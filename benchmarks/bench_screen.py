@@ -147,6 +147,33 @@ def peer_synergy(n_sample: int, seed: int, ours_s_per_block: float) -> None:
           f"(ours/theirs time ratio {ours_s_per_block / theirs:.4f}; speed-up x{theirs / ours_s_per_block:.0f})")
 
 
+# SynergyFinder 3.14's own run time on the reference data sets, as recorded with those
+# outputs ($SENSITIZE_DATA/screen/synergyfinder_reference/README.md, 2-core machine):
+# seconds per block for ReshapeData + CalculateSynergy + CalculateSensitivity.
+SF_RECORDED_S_PER_BLOCK = {"mathews466": 1.1, "decrease192": 2.18}
+
+
+def peer_synergyfinder_recorded() -> None:
+    """Our time on the very blocks SynergyFinder's reference outputs were computed from."""
+    import os
+
+    from sensitize.io.screen import read_screen
+
+    print("\n== Peer: SynergyFinder 3.14, recorded run time on the same real blocks ==")
+    ref = Path(os.environ.get("SENSITIZE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    ref = ref / "screen" / "synergyfinder_reference"
+    if not ref.is_dir():
+        print(f"skipped ({ref} not found; set SENSITIZE_DATA)")
+        return
+    for name, sf_s in SF_RECORDED_S_PER_BLOCK.items():
+        df = read_screen(ref / f"{name}_input.csv", response_kind="viability")
+        for method in ("exact", "grid"):
+            dt, _, res = timed(lambda df=df, method=method: score_screen(df, n_boot=0, loewe_method=method))
+            nb = len(res.table)
+            print(f"{name} ({nb} blocks), loewe={method}: ours {1000 * dt / nb:.2f} ms/block; "
+                  f"SynergyFinder {sf_s:.2f} s/block recorded -> speed-up x{sf_s * nb / dt:.0f}")
+
+
 def peer_synergyfinder() -> None:
     print("\n== Peer: R SynergyFinder ==")
     rscript = shutil.which("Rscript")
@@ -220,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     largest = max(sc)
     peer_synergy(a.peer_blocks, a.seed + 1, sc[largest] / largest)
     peer_synergyfinder()
+    peer_synergyfinder_recorded()
     if a.big:
         big(a.big, a.seed, a.workers, a.chunk_blocks)
     return 0

@@ -106,3 +106,27 @@ def test_parts_with_different_columns_lose_nothing(tmp_path: Path) -> None:
     csv = pd.read_csv(tmp_path / "o" / "blocks.csv")
     assert len(csv) == 3 and "ZIP_synergy_ci_low" in csv.columns
     assert set(pd.read_csv(tmp_path / "o" / "rejected.csv")["block_id"]) == {"blk000", "blk001"}
+
+
+def test_preformatted_csv_parts_equal_formatting_at_the_end(tmp_path: Path) -> None:
+    """Workers format their parts' CSV text; the concatenated files are byte for byte what
+    formatting the unified parts at the end gives, also when the parts' columns differ."""
+    from sensitize.screen.scale import _concat_parts
+
+    df = _screen(5)
+    rep = df[df.block_id == "blk004"]
+    reps = pd.concat([rep, rep.assign(response=rep.response + 1.0)]).sort_values(["conc1", "conc2"], kind="stable")
+    full = pd.concat([df[df.block_id != "blk004"], reps], ignore_index=True)
+    p = tmp_path / "mixed.csv"
+    full.to_csv(p, index=False)
+    out = tmp_path / "o"
+    score_file(p, out, response_kind="viability", chunk_blocks=2, progress=False, n_boot=10)
+    parts = out / "parts"
+    assert sorted(parts.glob("part-*.cells.csv"))  # the workers' text is kept with the parts
+    fast = {n: (out / f"{n}.csv").read_bytes() for n in ("blocks", "cells", "curves", "rejected")}
+    for f in parts.glob("part-*.csv"):
+        f.unlink()
+    _concat_parts(parts, out, len(list(parts.glob("part-*.blocks.parquet"))))
+    for name, text in fast.items():
+        assert (out / f"{name}.csv").read_bytes() == text, name
+    assert "ZIP_synergy_ci_low" in pd.read_csv(out / "blocks.csv").columns

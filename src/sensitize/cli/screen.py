@@ -143,7 +143,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.add_argument("--format", default="auto", help="input format (default: detect)")
     s.add_argument("--models", default=None, help="comma-separated subset of ZIP,HSA,Bliss,Loewe")
     s.add_argument("--baseline", choices=["non", "part", "all"], default="non", help="SynergyFinder baseline correction")
-    s.add_argument("--loewe-method", choices=["exact", "grid"], default="exact")
+    s.add_argument("--loewe-method", choices=["exact", "grid"], default="exact",
+                   help="exact: solve the Loewe equation; grid: SynergyFinder 3's 100-level grid "
+                        "(reproduces its Loewe columns)")
     s.add_argument("--induction-scale", choices=["as_is", "log2fc", "percent_max"], default="as_is",
                    help="for --response-kind induction: rescale raw signals (e.g. CXCL10 pg/mL) per block "
                         "against the vehicle cell (default as_is: already 0 = vehicle)")

@@ -21,6 +21,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sensitize.core.errors import InputError
-from sensitize.core.output import atomic_write_parquet, atomic_write_text
+from sensitize.core.output import atomic_write_bytes, atomic_write_parquet, atomic_write_text
 from sensitize.io._text import sniff_delimiter
 from sensitize.io.screen import canonicalise_long_frame, read_screen
 from sensitize.screen.engine import ScreenResult, score_screen
@@ -133,12 +134,22 @@ def iter_block_chunks(
         yield chunk_i, flush(pending, pending_first_row)
 
 
+def _part_csv(t: pa.Table, header: bool) -> bytes:
+    """CSV text of one part as the final file has it (one formatting for every path)."""
+    return t.to_pandas().to_csv(index=False, header=header, lineterminator="\n").encode("utf-8")
+
+
 def _score_chunk(i: int, df: pd.DataFrame, opts: dict[str, Any], source: str,
-                 single_threaded: bool = False) -> tuple[int, dict[str, pd.DataFrame], int]:
+                 single_threaded: bool = False) -> tuple[int, dict[str, pd.DataFrame], int, dict[str, bytes]]:
+    """Score one chunk; also format its CSV text here, so that workers (in parallel) rather
+    than the final concatenation (serial) pay for it."""
     if single_threaded:  # a worker of a pool or cluster: the workers are the parallelism
         _single_threaded_worker()
     res = score_screen(df, source=source, **opts)
-    return i, {"blocks": res.table, "cells": res.cells, "curves": res.curves, "rejected": res.rejected}, len(res.table) + len(res.rejected)
+    tables = {"blocks": res.table, "cells": res.cells, "curves": res.curves, "rejected": res.rejected}
+    csvs = {name: _part_csv(pa.Table.from_pandas(parquet_safe(t), preserve_index=False), True)
+            for name, t in tables.items()}
+    return i, tables, len(res.table) + len(res.rejected), csvs
 
 
 def _fingerprint(path: Path, opts: dict[str, Any], chunk_blocks: int) -> str:
@@ -198,8 +209,10 @@ def parquet_safe(df: pd.DataFrame) -> pd.DataFrame:
     return df.astype(dict.fromkeys(obj, "string")) if obj else df
 
 
-def _write_part(parts: Path, i: int, tables: dict[str, pd.DataFrame]) -> None:
+def _write_part(parts: Path, i: int, tables: dict[str, pd.DataFrame], csvs: dict[str, bytes]) -> None:
     for name, t in tables.items():
+        # the CSV first: a part counts as written when its Parquet file exists
+        atomic_write_bytes(parts / f"part-{i:06d}.{name}.csv", csvs[name])
         atomic_write_parquet(parts / f"part-{i:06d}.{name}.parquet", parquet_safe(t))
 
 
@@ -230,13 +243,22 @@ def _concat_parts(parts: Path, outdir: Path, n_chunks: int) -> None:
         schema = _unified_schema(files).remove_metadata()
         csv_tmp = outdir / f".{name}.csv.tmp"
         pq_tmp = outdir / f".{name}.parquet.tmp"
-        with open(csv_tmp, "w", encoding="utf-8", newline="") as fh, pq.ParquetWriter(pq_tmp, schema) as writer:
+        with open(csv_tmp, "wb") as fh, pq.ParquetWriter(pq_tmp, schema) as writer:
             if not len(schema.names):
-                fh.write("\n")
+                fh.write(b"\n")
             for k, f in enumerate(files):
                 t = _conform(pq.read_table(f), schema)
-                t.to_pandas().to_csv(fh, header=k == 0, index=False)
                 writer.write_table(t)
+                pre = f.with_name(f.name[: -len(".parquet")] + ".csv")
+                if pre.exists() and pq.read_schema(f).remove_metadata().equals(schema):
+                    # the part already has the columns and types of the whole: its own
+                    # formatted text is what formatting it here would give
+                    with open(pre, "rb") as src:
+                        if k > 0:
+                            src.readline()  # its header
+                        shutil.copyfileobj(src, fh, 1 << 20)
+                else:
+                    fh.write(_part_csv(t, header=k == 0))
         os.replace(csv_tmp, outdir / f"{name}.csv")
         os.replace(pq_tmp, outdir / f"{name}.parquet")
 
@@ -338,8 +360,8 @@ def score_file(
 
     if backend == "serial":
         for i, df in todo():
-            _, tables, nb = _score_chunk(i, df, opts, source)
-            _write_part(parts, i, tables)
+            _, tables, nb, csvs = _score_chunk(i, df, opts, source)
+            _write_part(parts, i, tables, csvs)
             mark(i)
             prog.update(nb)
     else:
@@ -377,8 +399,8 @@ def score_file(
                     finished = dwait(list(inflight), return_when="FIRST_COMPLETED").done if block else [f for f in inflight if f.done()]
                 for fut in list(finished):
                     inflight.pop(fut)
-                    i, tables, nb = fut.result()
-                    _write_part(parts, i, tables)
+                    i, tables, nb, csvs = fut.result()
+                    _write_part(parts, i, tables, csvs)
                     mark(i)
                     prog.update(nb)
 
