@@ -164,3 +164,19 @@ def test_bad_day_names_rows(tmp_path: Path) -> None:
     with pytest.raises(InputError) as e:
         read_invivo(p)
     assert e.value.rows == [2] and e.value.column == "day"
+
+
+def test_na_cells_mean_not_measured_in_every_sheet_layout(tmp_path: Path) -> None:
+    """An empty or ``NA`` cell is "not measured" in wide and TumGrowth sheets alike; other
+    text is reported as excluded, never dropped silently."""
+    wide = tmp_path / "wide.csv"
+    wide.write_text("Treatment,Mouse,0,3,6\nVeh,m1,10,NA,abc\nVeh,m2,11,,13\n")
+    tg = tmp_path / "tg.csv"
+    tg.write_text("Grp,Id,0,3,6\n,,V,V,V\nVeh,m1,10,NA,abc\nVeh,m2,11,,13\n")
+    for p, layout in ((wide, "wide"), (tg, "tumgrowth")):
+        df = read_invivo(p)
+        assert df.attrs["layout"] == layout
+        assert len(df) == 3, layout
+        ex = excluded_table(df)
+        assert ex["value"].tolist() == ["abc"], layout
+        assert ex["reason"].tolist() == ["non-numeric cell counted as NA"], layout

@@ -26,8 +26,10 @@
     One column per animal, one row per calendar day from day 0, empty rows where nothing
     was measured (the layout of Telarovic et al. 2024's mRECIST script).
 
+In every layout an empty cell or the text ``NA``/``NaN`` means "not measured".
 Nothing is dropped silently: every data row or cell that does not become a measurement
-(non-numeric text, excluded by ``Use``, summary rows) is listed in
+(non-numeric text, excluded by ``Use``, summary rows; in long tables also a row whose
+volume is missing) is listed in
 ``df.attrs["excluded"]`` (records with ``source_row, animal, group, day, value, reason``;
 :func:`excluded_table` returns them as a DataFrame), and
 decisions taken while reading are listed in ``df.attrs["notes"]``.  ``source_row`` is the
@@ -83,6 +85,19 @@ def _num(cell: Any) -> float:
     if not s or not _NUM_RE.match(s):
         return np.nan
     return float(s.replace(",", "."))
+
+
+#: Cell texts meaning "not measured" (like an empty cell).
+_NA_TEXT = frozenset({"NA", "NAN"})
+
+
+def _grid_cell(cell: str) -> float | None:
+    """A measurement cell of a sheet: ``None`` when not measured (empty or NA), else its
+    number, NaN for other text (which callers report as excluded)."""
+    cell = cell.strip()
+    if not cell or cell.upper() in _NA_TEXT:
+        return None
+    return _num(cell)
 
 
 def _is_num(cell: Any) -> bool:
@@ -360,12 +375,11 @@ def _parse_tumgrowth(grid: list[list[str]], src: str, measure: str | None,
         for i, d, m in day_cols:
             if m != measure:
                 continue
-            cell = row[i].strip()
-            if not cell:
+            v = _grid_cell(row[i])
+            if v is None:
                 continue
-            v = _num(cell)
             if np.isnan(v):
-                excluded.append({"source_row": k, "animal": aid, "group": grp, "day": d, "value": cell,
+                excluded.append({"source_row": k, "animal": aid, "group": grp, "day": d, "value": row[i].strip(),
                                  "reason": "non-numeric cell counted as NA"})
                 continue
             records.append({ANIMAL: aid, GROUP: grp, DAY: d, VOLUME: v, CENSORED: cens, SOURCE_ROW: k})
@@ -407,12 +421,11 @@ def _parse_wide(grid: list[list[str]], src: str, animal: str | None, group: str 
                              "reason": "row without a group"})
             continue
         for i, d in day_idx:
-            cell = row[i].strip()
-            if not cell or cell.upper() in {"NA", "NAN"}:
+            v = _grid_cell(row[i])
+            if v is None:
                 continue
-            v = _num(cell)
             if np.isnan(v):
-                excluded.append({"source_row": k, "animal": aid, "group": grp, "day": d, "value": cell,
+                excluded.append({"source_row": k, "animal": aid, "group": grp, "day": d, "value": row[i].strip(),
                                  "reason": "non-numeric cell counted as NA"})
                 continue
             records.append({ANIMAL: aid, GROUP: grp, DAY: d, VOLUME: v, SOURCE_ROW: k})
@@ -465,7 +478,7 @@ def _parse_long(grid: list[list[str]], src: str, animal: str | None, group: str 
         vals: pd.Series | None = raw[vcol].astype(str).str.strip()
         assert vals is not None
         out[VOLUME] = [_num(x) for x in vals]
-        text = out[VOLUME].isna() & (vals != "") & ~vals.str.upper().isin(["NA", "NAN"])
+        text = out[VOLUME].isna() & (vals != "") & ~vals.str.upper().isin(list(_NA_TEXT))
         notes.append(f"long table: animal {acol!r}, group {gcol!r}, day {dcol!r}, volume {vcol!r}")
     else:
         out, text, vals = _long_caliper(raw, out, cols, formula, src, notes)
