@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--big", type=int, default=0, help="stream a synthetic CSV of N blocks through score_file")
     ap.add_argument("--only-big", action="store_true", help="run only the --big streaming measurement")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--chunk-blocks", type=int, default=5000)
+    ap.add_argument("--chunk-blocks", type=int, default=2000)
     ap.add_argument("--peer-blocks", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)

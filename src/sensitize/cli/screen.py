@@ -99,7 +99,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
             inp, outdir,
             response_kind=args.response_kind, fmt=args.format,
             backend=args.backend if args.backend != "memory" else "serial",
-            scheduler=args.scheduler, chunk_blocks=args.chunk_blocks or 5000,
+            scheduler=args.scheduler, chunk_blocks=args.chunk_blocks or 2000,
             workers=args.workers, progress=not args.quiet, **opts,
         )
     else:
@@ -160,7 +160,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="memory: read all at once; serial/processes/dask: stream in chunks of blocks")
     s.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a LocalCluster)")
     s.add_argument("--workers", type=int, default=2, help="workers for the processes/dask backends")
-    s.add_argument("--chunk-blocks", type=int, default=0, help="blocks per chunk when streaming")
+    s.add_argument("--chunk-blocks", type=int, default=0, help="blocks per chunk when streaming (default 2000)")
     s.add_argument("--top", type=int, default=10, help="rows in the printed ranking")
     s.add_argument("--no-report", action="store_true", help="do not write report.html and report.pdf")
     add_db_args(s)

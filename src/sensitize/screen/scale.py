@@ -281,7 +281,7 @@ def score_file(
     fmt: str = "auto",
     backend: str = "serial",
     scheduler: str | None = None,
-    chunk_blocks: int = 5000,
+    chunk_blocks: int = 2000,
     workers: int = 2,
     progress: bool = True,
     max_in_flight: int | None = None,
@@ -301,7 +301,7 @@ def score_file(
     scheduler
         Address of a Dask scheduler; a ``LocalCluster`` with ``workers`` workers when None.
     chunk_blocks
-        Blocks per chunk (bounds memory).
+        Blocks per chunk (bounds memory; 2000 keeps a 2-worker run of 6x6 blocks near 1.5 GiB).
     workers
         Processes (``processes``) or LocalCluster workers (``dask``).
     progress
