@@ -206,17 +206,17 @@ def _r_pow(base: np.ndarray, expo: np.ndarray) -> np.ndarray:
     return np.where(bad, np.nan, out)
 
 
-def _sf_equivalent_dose(y: np.ndarray, f: CurveFits, k: np.ndarray | slice) -> np.ndarray:
+def _sf_equivalent_dose(y: np.ndarray, f: CurveFits) -> np.ndarray:
     """SynergyFinder 3's ``.SolveExpDose``: dose of one drug that gives effect ``y``.
 
-    ``y`` has the curves (of ``f``, selected by ``k``) on its first axis.  LL.4 fits use
+    ``y`` has the curves of ``f`` on its first axis.  LL.4 fits use
     ``e * ((y - d) / (c - y)) ^ (1 / b)``, L.4 fits ``exp(log(e) + log((d - y) / (y - c)) / b)``;
     a NaN result (``y`` outside the curve's range) becomes ``Inf`` when ``y`` lies above both
     plateaus and ``0`` otherwise.
     """
     shape = (-1,) + (1,) * (y.ndim - 1)
-    b, c, d, e = (np.asarray(v)[k].reshape(shape) for v in (f.b, f.c, f.d, f.e))
-    model = np.zeros(b.shape, dtype=np.int64) if f.model is None else np.asarray(f.model)[k].reshape(shape)
+    b, c, d, e = (np.asarray(v).reshape(shape) for v in (f.b, f.c, f.d, f.e))
+    model = np.zeros(b.shape, dtype=np.int64) if f.model is None else np.asarray(f.model).reshape(shape)
     with np.errstate(all="ignore"):
         ll = e * _r_pow((y - d) / (c - y), 1.0 / b)
         l4 = np.exp(np.log(e) + np.log((d - y) / (y - c)) / b)
@@ -245,19 +245,23 @@ def _loewe_sf_grid(
     step = (hi - lo) / (n_grid - 1)
     levels = lo[:, None] + np.arange(n_grid)[None, :] * step[:, None]
     levels[:, -1] = hi
-    total = np.zeros((nb, m, n_grid))
-    with np.errstate(all="ignore"):
-        for xk, f in zip(xs, mono_fits, strict=True):
-            ed = _sf_equivalent_dose(levels, f, slice(None))  # (B, G): depends on the level only
-            total += xk[:, :, None] / ed[:, None, :]
-    dist = np.abs(total - 1.0)
-    all_nan = np.isnan(dist).all(axis=2)  # min(dist, na.rm = TRUE) has nothing to choose from
-    dist = np.where(np.isnan(dist), np.inf, dist)
-    best = dist.argmin(axis=2)  # the first minimum, as which(dist == min(dist))[1]
-    ref = np.where(all_nan, np.nan, np.take_along_axis(levels, best, 1))
+    eds = [_sf_equivalent_dose(levels, f) for f in mono_fits]  # (B, G): per level, not per cell
+    ref = np.empty((nb, m))
+    step_b = max(1, 2**22 // max(1, m * n_grid))  # bounds the (blocks, cells, levels) temporaries
+    for s0 in range(0, nb, step_b):
+        sl = slice(s0, s0 + step_b)
+        total = np.zeros((len(range(nb)[sl]), m, n_grid))
+        with np.errstate(all="ignore"):
+            for xk, ed in zip(xs, eds, strict=True):
+                total += xk[sl, :, None] / ed[sl, None, :]
+        dist = np.abs(total - 1.0)
+        all_nan = np.isnan(dist).all(axis=2)  # min(dist, na.rm = TRUE) has nothing to choose from
+        dist = np.where(np.isnan(dist), np.inf, dist)
+        best = dist.argmin(axis=2)  # the first minimum, as which(dist == min(dist))[1]
+        ref[sl] = np.where(all_nan, np.nan, np.take_along_axis(levels[sl], best, 1))
     obs = effect.reshape(nb, m)
     with np.errstate(all="ignore"):
-        caps = [_sf_equivalent_dose(obs, f, slice(None)) for f in mono_fits]
+        caps = [_sf_equivalent_dose(obs, f) for f in mono_fits]
         ci = np.sum([xk / ck for xk, ck in zip(xs, caps, strict=True)], axis=0)
     fallback = np.all([~np.isfinite(ck) for ck in caps], axis=0)
     tot_dose = np.sum(xs, axis=0)
