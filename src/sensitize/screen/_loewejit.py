@@ -2,8 +2,9 @@
 
 Per combination cell it evaluates ``g(y) = sum_k x_k / ED_k(y) - 1`` on the block's effect
 levels, takes the first sign change (or the plateau ends when ``g`` keeps its sign), and
-bisects 60 times, exactly the arithmetic of the NumPy formulation it replaces, one cell at
-a time instead of whole (blocks x cells x levels) temporaries.
+bisects (at most 60 times), exactly the arithmetic of the NumPy formulation it replaces, one
+cell at a time instead of whole (blocks x cells x levels) temporaries; it stops once the
+bracket no longer moves, since the remaining steps would leave it as it is.
 
 References
 ----------
@@ -84,8 +85,12 @@ def loewe_exact(xs, b, c, d, e, levels, lo_all, hi_all):  # type: ignore[no-unty
             for _ in range(60):
                 mid = 0.5 * (lo + hi)
                 if _g(mid, xs, b, c, d, e, blk, cell) > 0:
+                    if mid == lo:
+                        break  # the bracket no longer moves: the remaining steps change nothing
                     lo = mid
                 else:
+                    if mid == hi:
+                        break
                     hi = mid
             if span > 0:
                 out[blk, cell] = 0.5 * (lo + hi)
