@@ -91,13 +91,17 @@ def _num(cell: Any) -> float:
 _NA_TEXT = frozenset({"NA", "NAN"})
 
 
-def _grid_cell(cell: str) -> float | None:
-    """A measurement cell of a sheet: ``None`` when not measured (empty or NA), else its
-    number, NaN for other text (which callers report as excluded)."""
+def _grid_cell(cell: str, excluded: list[dict[str, Any]], where: dict[str, Any]) -> float | None:
+    """The measurement in a sheet cell, or ``None``: not measured (empty or NA), or text,
+    which is reported in ``excluded`` with ``where`` (source row, animal, group, day)."""
     cell = cell.strip()
     if not cell or cell.upper() in _NA_TEXT:
         return None
-    return _num(cell)
+    v = _num(cell)
+    if np.isnan(v):
+        excluded.append({**where, "value": cell, "reason": "non-numeric cell counted as NA"})
+        return None
+    return v
 
 
 def _is_num(cell: Any) -> bool:
@@ -375,14 +379,9 @@ def _parse_tumgrowth(grid: list[list[str]], src: str, measure: str | None,
         for i, d, m in day_cols:
             if m != measure:
                 continue
-            v = _grid_cell(row[i])
-            if v is None:
-                continue
-            if np.isnan(v):
-                excluded.append({"source_row": k, "animal": aid, "group": grp, "day": d, "value": row[i].strip(),
-                                 "reason": "non-numeric cell counted as NA"})
-                continue
-            records.append({ANIMAL: aid, GROUP: grp, DAY: d, VOLUME: v, CENSORED: cens, SOURCE_ROW: k})
+            v = _grid_cell(row[i], excluded, {"source_row": k, "animal": aid, "group": grp, "day": d})
+            if v is not None:
+                records.append({ANIMAL: aid, GROUP: grp, DAY: d, VOLUME: v, CENSORED: cens, SOURCE_ROW: k})
     df = pd.DataFrame(records)
     if df.empty:
         raise InputError("no measurements found in the TumGrowth sheet", file=src)
@@ -421,14 +420,9 @@ def _parse_wide(grid: list[list[str]], src: str, animal: str | None, group: str 
                              "reason": "row without a group"})
             continue
         for i, d in day_idx:
-            v = _grid_cell(row[i])
-            if v is None:
-                continue
-            if np.isnan(v):
-                excluded.append({"source_row": k, "animal": aid, "group": grp, "day": d, "value": row[i].strip(),
-                                 "reason": "non-numeric cell counted as NA"})
-                continue
-            records.append({ANIMAL: aid, GROUP: grp, DAY: d, VOLUME: v, SOURCE_ROW: k})
+            v = _grid_cell(row[i], excluded, {"source_row": k, "animal": aid, "group": grp, "day": d})
+            if v is not None:
+                records.append({ANIMAL: aid, GROUP: grp, DAY: d, VOLUME: v, SOURCE_ROW: k})
     if not records:
         raise InputError("no measurements found in the wide sheet", file=src)
     notes.append(f"wide sheet: group column {gcol!r}, animal column {acol!r}, {len(day_idx)} day columns")
