@@ -21,8 +21,12 @@ from numba import njit, prange
 
 
 @njit(cache=True, error_model="numpy")
-def _g(y, xs, b, c, d, e, blk, cell):  # type: ignore[no-untyped-def]
-    """``sum_k x_k / ED_k(y) - 1`` for one cell (drugs on the first axis of the inputs)."""
+def _terms(y, xs, b, c, d, e, blk, cell):  # type: ignore[no-untyped-def]
+    """``sum_k x_k / ED_k(y)`` for one cell (drugs on the first axis of the inputs).
+
+    ``ED_k`` inverts drug k's LL.4 fit; a drug absent from the cell adds 0, one whose
+    zero-dose plateau is at or beyond ``y`` adds ``Inf``, one that cannot reach ``y`` adds 0.
+    """
     total = 0.0
     for k in range(xs.shape[0]):
         xk = xs[k, blk, cell]
@@ -42,7 +46,23 @@ def _g(y, xs, b, c, d, e, blk, cell):  # type: ignore[no-untyped-def]
             ed = e[k, blk] * r ** (1.0 / bk)
             if math.isfinite(ed) and ed > 0:
                 total += xk / ed
-    return total - 1.0
+    return total
+
+
+@njit(cache=True, error_model="numpy")
+def _g(y, xs, b, c, d, e, blk, cell):  # type: ignore[no-untyped-def]
+    return _terms(y, xs, b, c, d, e, blk, cell) - 1.0
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def loewe_ci(y, xs, b, c, d, e):  # type: ignore[no-untyped-def]
+    """Combination index ``sum_k x_k / ED_k(y)`` of every cell at effects ``y`` (B, M)."""
+    _, nb, m = xs.shape
+    out = np.empty((nb, m))
+    for blk in prange(nb):
+        for cell in range(m):
+            out[blk, cell] = _terms(y[blk, cell], xs, b, c, d, e, blk, cell)
+    return out
 
 
 @njit(cache=True, error_model="numpy", parallel=True)

@@ -54,14 +54,6 @@ def ll4(x: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, e: np.ndarra
         return np.asarray(c) + (np.asarray(d) - np.asarray(c)) * expit(-z)
 
 
-def ll4_inverse(y: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """Dose giving effect ``y`` (NaN where ``y`` is outside the open interval (c, d))."""
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        r = (d - y) / (y - c)
-        out = e * np.power(r, 1.0 / b)
-    return np.where(r > 0, out, np.nan)
-
-
 @dataclass
 class CurveFits:
     """Fitted LL.4 parameters of a batch of curves (arrays of length K).

@@ -24,8 +24,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sensitize.screen._loewejit import loewe_exact
-from sensitize.screen.doseresponse import CurveFits, fit_ll4, ll4_inverse
+from sensitize.screen._loewejit import loewe_ci, loewe_exact
+from sensitize.screen.doseresponse import CurveFits, fit_ll4
 
 Fitter = Callable[..., CurveFits]
 
@@ -174,26 +174,6 @@ def zip_surfaces(
     return _keep_observed(acc / nd, effect), _keep_observed(zref, effect)
 
 
-def _loewe_terms(
-    y: np.ndarray, x: list[np.ndarray], fits: list[CurveFits]
-) -> np.ndarray:
-    """Sum over drugs of x_k / ED_k(y); y and x_k of shape (B, M)."""
-    total = np.zeros(y.shape)
-    for xk, f in zip(x, fits, strict=True):
-        b, c, d, e = (v[:, None] for v in (f.b, f.c, f.d, f.e))
-        lo = np.where(b < 0, c, d)  # effect at zero dose
-        hi = np.where(b < 0, d, c)  # effect at infinite dose
-        ed = ll4_inverse(y, b, c, d, e)
-        increasing = hi > lo
-        below = np.where(increasing, y <= lo, y >= lo)  # at or beyond the zero-dose side
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            term = np.where(np.isfinite(ed) & (ed > 0), xk / ed, 0.0)
-        term = np.where(below & (xk > 0), np.inf, term)
-        term = np.where(xk > 0, term, 0.0)
-        total = total + term
-    return total
-
-
 def _r_pow(base: np.ndarray, expo: np.ndarray) -> np.ndarray:
     """``base ** expo`` with R's ``^`` semantics at the edges (``R_pow`` in R's arithmetic.c).
 
@@ -318,9 +298,9 @@ def loewe_reference(
     ng = 64
     levels = lo_all[:, None] + span[:, None] * np.linspace(0, 1, ng + 2)[None, 1:-1]  # (B, ng)
     stack = lambda name: np.ascontiguousarray(np.stack([getattr(f, name) for f in mono_fits], 0), dtype=float)  # noqa: E731
-    ref = loewe_exact(np.ascontiguousarray(np.stack(xs, 0), dtype=float), stack("b"), stack("c"),
-                      stack("d"), stack("e"), np.ascontiguousarray(levels), lo_all.astype(float),
-                      hi_all.astype(float))
+    xk = np.ascontiguousarray(np.stack(xs, 0), dtype=float)
+    pars = (stack("b"), stack("c"), stack("d"), stack("e"))
+    ref = loewe_exact(xk, *pars, np.ascontiguousarray(levels), lo_all.astype(float), hi_all.astype(float))
     # fallback: strongest single-drug curve at the total dose
     total = np.sum(xs, axis=0)
     fb = np.max(np.stack([f.predict(total) for f in mono_fits], 0), axis=0)
@@ -328,7 +308,7 @@ def loewe_reference(
     ref = np.where(fallback, fb, ref)
     # combination index at the observed effect
     obs = effect.reshape(nb, m)
-    ci = _loewe_terms(obs, xs, mono_fits)
+    ci = loewe_ci(np.ascontiguousarray(obs, dtype=float), xk, *pars)
     ref = np.where(comb, ref.reshape(effect.shape), effect)
     ci = np.where(comb, ci.reshape(effect.shape), np.nan)
     fallback = fallback.reshape(effect.shape) & comb
