@@ -146,9 +146,9 @@ def _score_chunk(i: int, df: pd.DataFrame, opts: dict[str, Any], source: str,
     if single_threaded:  # a worker of a pool or cluster: the workers are the parallelism
         _single_threaded_worker()
     res = score_screen(df, source=source, **opts)
-    tables = {"blocks": res.table, "cells": res.cells, "curves": res.curves, "rejected": res.rejected}
-    csvs = {name: _part_csv(pa.Table.from_pandas(parquet_safe(t), preserve_index=False), True)
-            for name, t in tables.items()}
+    tables = {name: parquet_safe(t) for name, t in
+              (("blocks", res.table), ("cells", res.cells), ("curves", res.curves), ("rejected", res.rejected))}
+    csvs = {name: _part_csv(pa.Table.from_pandas(t, preserve_index=False), True) for name, t in tables.items()}
     return i, tables, len(res.table) + len(res.rejected), csvs
 
 
@@ -210,10 +210,11 @@ def parquet_safe(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write_part(parts: Path, i: int, tables: dict[str, pd.DataFrame], csvs: dict[str, bytes]) -> None:
+    """Write one chunk's tables (already :func:`parquet_safe`) and their CSV text."""
     for name, t in tables.items():
         # the CSV first: a part counts as written when its Parquet file exists
         atomic_write_bytes(parts / f"part-{i:06d}.{name}.csv", csvs[name])
-        atomic_write_parquet(parts / f"part-{i:06d}.{name}.parquet", parquet_safe(t))
+        atomic_write_parquet(parts / f"part-{i:06d}.{name}.parquet", t)
 
 
 def _unified_schema(files: list[Path]) -> pa.Schema:
