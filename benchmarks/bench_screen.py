@@ -13,6 +13,7 @@ SynergyFinder when installed; optionally streaming ``score_file`` on a big CSV.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -155,8 +156,6 @@ SF_RECORDED_S_PER_BLOCK = {"mathews466": 1.1, "decrease192": 2.18}
 
 def peer_synergyfinder_recorded() -> None:
     """Our time on the very blocks SynergyFinder's reference outputs were computed from."""
-    import os
-
     from sensitize.io.screen import read_screen
 
     print("\n== Peer: SynergyFinder 3.14, recorded run time on the same real blocks ==")
