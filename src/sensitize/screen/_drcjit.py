@@ -97,16 +97,20 @@ def _grad(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, g, lr, ex, base_
     _, c, d, _ = _unpack(q, ps, fcv, fdv, cfree, dfree)
     if not base_ok:
         _rss(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, lr, ex)
-    v = np.empty(2)
     ic = 1 if cfree else -1
     for i in range(n):
         qi = q[i]
+        vp = 0.0
         for j in range(2):
             qp = qi + _NDEPS if j == 0 else qi - _NDEPS
             if i == n - 1:  # e: everything moves
                 q[i] = qp
-                v[j] = _rss(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, lr2, ex2)
+                vj = _rss(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, lr2, ex2)
                 q[i] = qi
+                if j == 0:
+                    vp = vj
+                else:
+                    g[i] = (vp - vj) / (2.0 * _NDEPS)
                 continue
             s = 0.0
             if i == 0:
@@ -124,37 +128,46 @@ def _grad(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, g, lr, ex, base_
                 for k in range(n_pts):
                     r = ys[k] - _pred(c, dp, ex[k])
                     s += r * r
-            v[j] = s
-        g[i] = (v[0] - v[1]) / (2.0 * _NDEPS)
+            if j == 0:
+                vp = s
+            else:
+                g[i] = (vp - s) / (2.0 * _NDEPS)
         if not math.isfinite(g[i]):
             return False
     return True
 
 
 @njit(cache=True, error_model="numpy")
-def _vmmin(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog):  # type: ignore[no-untyped-def]
-    """R's vmmin on scaled parameters ``q`` (modified in place); returns (ok, fmin, code)."""
+def _vmmin(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, W, Bw):  # type: ignore[no-untyped-def]
+    """R's vmmin on scaled parameters ``q`` (modified in place); returns (ok, fmin, code).
+
+    ``W`` (at least 11 rows of at least ``max(n_pts, 4)``) and ``Bw`` (4, 4) are scratch,
+    so that a fit allocates nothing.
+    """
     n = q.size
-    lr = np.empty(n_pts)
-    ex = np.empty(n_pts)
-    lr2 = np.empty(n_pts)
-    ex2 = np.empty(n_pts)
+    lr = W[0, :n_pts]
+    ex = W[1, :n_pts]
+    lr2 = W[2, :n_pts]
+    ex2 = W[3, :n_pts]
     f = _rss(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, lr, ex)
     if not math.isfinite(f):
         return False, math.nan, 1
     fmin = f
-    g = np.empty(n)
+    g = W[4, :n]
     if not _grad(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, g, lr, ex, True, lr2, ex2):
         return False, math.nan, 1
     gradcount = 1
     it = 1
     ilast = gradcount
-    B = np.eye(n)
-    x_old = np.empty(n)
-    g_old = np.empty(n)
-    t = np.empty(n)
-    X = np.empty(n)
-    cc = np.empty(n)
+    B = Bw[:n, :n]
+    for i in range(n):
+        for j in range(n):
+            B[i, j] = 1.0 if i == j else 0.0
+    x_old = W[5, :n]
+    g_old = W[6, :n]
+    t = W[7, :n]
+    X = W[8, :n]
+    cc = W[9, :n]
     count = 0
     while True:
         if ilast == gradcount:
@@ -239,7 +252,7 @@ def _vmmin(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog):  # type: ignor
         if count == n and ilast == gradcount:
             break
     # optim(hessian = TRUE): finite differences of the gradient must be finite
-    gh = np.empty(n)
+    gh = W[10, :n]
     for i in range(n):
         for sgn in (1.0, -1.0):
             qi = q[i]
@@ -252,8 +265,27 @@ def _vmmin(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog):  # type: ignor
 
 
 @njit(cache=True, error_model="numpy")
-def _scaling(v):  # type: ignore[no-untyped-def]
-    med = np.median(v)
+def _median(v, tmp):  # type: ignore[no-untyped-def]
+    """Median of ``v`` (mean of the two middle values for even sizes), sorting in ``tmp``."""
+    m = v.size
+    for i in range(m):
+        a = v[i]
+        if a != a:
+            return math.nan
+        j = i
+        while j > 0 and tmp[j - 1] > a:
+            tmp[j] = tmp[j - 1]
+            j -= 1
+        tmp[j] = a
+    h = m // 2
+    if m % 2 == 1:
+        return tmp[h]
+    return (tmp[h - 1] + tmp[h]) / 2
+
+
+@njit(cache=True, error_model="numpy")
+def _scaling(v, tmp):  # type: ignore[no-untyped-def]
+    med = _median(v, tmp)
     if not med > 0:
         return 1.0
     s = 10.0 ** math.floor(math.log10(med))
@@ -265,17 +297,23 @@ def _scaling(v):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, error_model="numpy")
-def _drm(x, y, fcv, fdv, cfree, dfree, loglog, out):  # type: ignore[no-untyped-def]
-    """One drm call; fills out = [b, c, d, e, e_log, rss, converged]; returns ok."""
+def _drm(x, y, fcv, fdv, cfree, dfree, loglog, out, W, Bw, P):  # type: ignore[no-untyped-def]
+    """One drm call; fills out = [b, c, d, e, e_log, rss, converged]; returns ok.
+
+    ``W`` (16 rows), ``Bw`` and ``P`` (4, 4) are scratch (see :func:`_workspace`).
+    """
     m = x.size
     if loglog:
-        ds = _scaling(x)
-        rs = _scaling(y)
+        ds = _scaling(x, W[15])
+        rs = _scaling(y, W[15])
     else:
         ds = 1.0
         rs = 1.0
-    xs = x / ds
-    ys = y / rs
+    xs = W[11, :m]
+    ys = W[12, :m]
+    for i in range(m):
+        xs[i] = x[i] / ds
+        ys[i] = y[i] / rs
     ymin = ys.min()
     ymax = ys.max()
     yr = ymax - ymin
@@ -285,8 +323,8 @@ def _drm(x, y, fcv, fdv, cfree, dfree, loglog, out):  # type: ignore[no-untyped-
     nk = 0
     sx = 0.0
     sz = 0.0
-    lxa = np.empty(m)
-    za = np.empty(m)
+    lxa = W[13]
+    za = W[14]
     for i in range(m):
         if loglog:
             if not xs[i] > 0:
@@ -323,7 +361,7 @@ def _drm(x, y, fcv, fdv, cfree, dfree, loglog, out):  # type: ignore[no-untyped-
     intercept = mz - slope * mx
     e0 = math.exp(-intercept / slope) if loglog else -intercept / slope
     n = 2 + (1 if cfree else 0) + (1 if dfree else 0)
-    start = np.empty(n)
+    start = P[0, :n]
     start[0] = slope
     k = 1
     if cfree:
@@ -336,14 +374,16 @@ def _drm(x, y, fcv, fdv, cfree, dfree, loglog, out):  # type: ignore[no-untyped-
     for i in range(n):
         if not math.isfinite(start[i]):
             return False
-    ps = np.abs(start)
+    ps = P[1, :n]
+    q = P[2, :n]
     for i in range(n):
+        ps[i] = abs(start[i])
         if ps[i] < 1e-4:
             ps[i] = 1.0
-    q = start / ps
+        q[i] = start[i] / ps[i]
     fcs = fcv / rs
     fds = fdv / rs
-    ok, fmin, code = _vmmin(q, ps, xs, ys, m, fcs, fds, cfree, dfree, loglog)
+    ok, fmin, code = _vmmin(q, ps, xs, ys, m, fcs, fds, cfree, dfree, loglog, W, Bw)
     if not ok:
         return False
     b, c, d, e = _unpack(q, ps, fcs, fds, cfree, dfree)
@@ -364,20 +404,30 @@ def _drm(x, y, fcv, fdv, cfree, dfree, loglog, out):  # type: ignore[no-untyped-
 
 
 @njit(cache=True, error_model="numpy")
-def _fit_row(r, x, y, w, fc, fd, res):  # type: ignore[no-untyped-def]
-    """Fit row ``r`` into ``res[r]`` (b, c, d, e, e_log, rss, converged, model)."""
+def _workspace(m):  # type: ignore[no-untyped-def]
+    """Scratch for fitting curves of up to ``m`` points: (W, Bw, P, S)."""
+    mm = max(m, 8)
+    return np.empty((16, mm)), np.empty((4, 4)), np.empty((4, 4)), np.empty((4, mm))
+
+
+@njit(cache=True, error_model="numpy")
+def _fit_row(r, x, y, w, fc, fd, res, W, Bw, P, S):  # type: ignore[no-untyped-def]
+    """Fit row ``r`` into ``res[r]`` (b, c, d, e, e_log, rss, converged, model).
+
+    ``W, Bw, P, S`` come from :func:`_workspace`; nothing is allocated per fit.
+    """
     m = y.shape[1]
-    out = np.empty(7)
-    xx = np.empty(m)
-    yy = np.empty(m)
+    out = S[0, :7]
+    xx = S[1]
+    yy = S[2]
     npt = 0
     for i in range(m):
         if w[r, i]:
             xx[npt] = x[r, i]
             yy[npt] = y[r, i]
             npt += 1
-    xv = xx[:npt].copy()
-    yv = yy[:npt].copy()
+    xv = xx[:npt]
+    yv = yy[:npt]
     if npt > 1:
         mu = 0.0
         for i in range(npt):
@@ -393,14 +443,14 @@ def _fit_row(r, x, y, w, fc, fd, res):  # type: ignore[no-untyped-def]
     res[r, 7] = 2.0
     if npt < 2:
         return
-    if _drm(xv, yv, fc[r], fd[r], cfree, dfree, True, out):
+    if _drm(xv, yv, fc[r], fd[r], cfree, dfree, True, out, W, Bw, P):
         res[r, :7] = out
         res[r, 7] = 0.0
         return
-    xl = np.empty(npt)
+    xl = S[3, :npt]
     for i in range(npt):
         xl[i] = math.log(_ZERO_DOSE_LOG if xv[i] == 0 else xv[i])
-    if _drm(xl, yv, fc[r], fd[r], cfree, dfree, False, out):
+    if _drm(xl, yv, fc[r], fd[r], cfree, dfree, False, out, W, Bw, P):
         res[r, :7] = out
         res[r, 7] = 1.0
 
@@ -413,16 +463,27 @@ def fit_many(x, y, w, fc, fd):  # type: ignore[no-untyped-def]
     """
     K = y.shape[0]
     res = np.full((K, 8), np.nan)
+    W, Bw, P, S = _workspace(y.shape[1])
     for r in range(K):
-        _fit_row(r, x, y, w, fc, fd, res)
+        _fit_row(r, x, y, w, fc, fd, res, W, Bw, P, S)
     return res
+
+
+_CHUNKS = 64
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def fit_many_parallel(x, y, w, fc, fd):  # type: ignore[no-untyped-def]
-    """:func:`fit_many` with rows spread over Numba's threads (same numbers, row by row)."""
+    """:func:`fit_many` with rows spread over Numba's threads (same numbers, row by row).
+
+    Rows are dealt round-robin to ``_CHUNKS`` chunks, each with its own scratch, so that
+    slow (non-converging) fits spread evenly over the threads.
+    """
     K = y.shape[0]
     res = np.full((K, 8), np.nan)
-    for r in prange(K):
-        _fit_row(r, x, y, w, fc, fd, res)
+    nch = min(K, _CHUNKS)
+    for ci in prange(nch):
+        W, Bw, P, S = _workspace(y.shape[1])
+        for r in range(ci, K, nch):
+            _fit_row(r, x, y, w, fc, fd, res, W, Bw, P, S)
     return res
