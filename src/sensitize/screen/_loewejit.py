@@ -32,26 +32,55 @@ def _terms(y, xs, b, c, d, e, blk, cell):  # type: ignore[no-untyped-def]
         xk = xs[k, blk, cell]
         if not xk > 0:
             continue
-        bk = b[k, blk]
-        ck = c[k, blk]
-        dk = d[k, blk]
-        lo = ck if bk < 0 else dk  # effect at zero dose
-        hi = dk if bk < 0 else ck  # effect at infinite dose
-        below = y <= lo if hi > lo else y >= lo
-        if below:
-            total += math.inf
-            continue
-        r = (dk - y) / (y - ck)
-        if r > 0:
-            ed = e[k, blk] * r ** (1.0 / bk)
-            if math.isfinite(ed) and ed > 0:
-                total += xk / ed
+        total = _add_term(total, xk, _ed(y, k, b, c, d, e, blk))
     return total
+
+
+@njit(cache=True, error_model="numpy")
+def _add_term(total, xk, ed):  # type: ignore[no-untyped-def]
+    """``total`` plus drug k's dose ratio given its :func:`_ed` value."""
+    if ed == math.inf:
+        return total + math.inf
+    if ed > 0:
+        return total + xk / ed
+    return total
+
+
+@njit(cache=True, error_model="numpy")
+def _ed(y, k, b, c, d, e, blk):  # type: ignore[no-untyped-def]
+    """Drug k's equivalent dose at effect ``y``: ``Inf`` at or beyond its zero-dose
+    plateau, ``0`` where it cannot reach ``y`` (then it adds nothing), else ``ED_k(y)``."""
+    bk = b[k, blk]
+    ck = c[k, blk]
+    dk = d[k, blk]
+    lo = ck if bk < 0 else dk  # effect at zero dose
+    hi = dk if bk < 0 else ck  # effect at infinite dose
+    below = y <= lo if hi > lo else y >= lo
+    if below:
+        return math.inf
+    r = (dk - y) / (y - ck)
+    if r > 0:
+        ed = e[k, blk] * r ** (1.0 / bk)
+        if math.isfinite(ed) and ed > 0:
+            return ed
+    return 0.0
 
 
 @njit(cache=True, error_model="numpy")
 def _g(y, xs, b, c, d, e, blk, cell):  # type: ignore[no-untyped-def]
     return _terms(y, xs, b, c, d, e, blk, cell) - 1.0
+
+
+@njit(cache=True, error_model="numpy")
+def _g_tab(tab, j, xs, blk, cell):  # type: ignore[no-untyped-def]
+    """:func:`_g` at scan level ``j`` from the block's table of equivalent doses."""
+    total = 0.0
+    for k in range(xs.shape[0]):
+        xk = xs[k, blk, cell]
+        if not xk > 0:
+            continue
+        total = _add_term(total, xk, tab[k, j])
+    return total - 1.0
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
@@ -75,15 +104,21 @@ def loewe_exact(xs, b, c, d, e, levels, lo_all, hi_all):  # type: ignore[no-unty
     _, nb, m = xs.shape
     ng = levels.shape[1]
     out = np.full((nb, m), np.nan)
+    nk = xs.shape[0]
     for blk in prange(nb):
         span = hi_all[blk] - lo_all[blk]
+        # equivalent doses at the scan levels do not depend on the cell: once per block
+        tab = np.empty((nk, ng))
+        for k in range(nk):
+            for j in range(ng):
+                tab[k, j] = _ed(levels[blk, j], k, b, c, d, e, blk)
         for cell in range(m):
-            first_pos = _g(levels[blk, 0], xs, b, c, d, e, blk, cell) > 0
+            first_pos = _g_tab(tab, 0, xs, blk, cell) > 0
             prev = first_pos
             found = -1
             last_pos = first_pos
             for j in range(1, ng):
-                cur = _g(levels[blk, j], xs, b, c, d, e, blk, cell) > 0
+                cur = _g_tab(tab, j, xs, blk, cell) > 0
                 if prev and not cur:
                     found = j - 1
                     break
