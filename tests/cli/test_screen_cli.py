@@ -34,3 +34,15 @@ def test_screen_score_bad_input_is_one_line_error(tmp_path: Path, capsys) -> Non
     assert rc == 2
     err = capsys.readouterr().err
     assert "bad.csv" in err and "conc2" in err
+
+
+def test_screen_score_no_csv_writes_parquet_only(tmp_path: Path) -> None:
+    src = bundled("examples", "ONEIL_screening_data.csv")
+    for extra in ([], ["--backend", "serial"]):
+        out = tmp_path / ("mem" if not extra else "stream")
+        rc = main(["screen", "score", str(src), "-o", str(out), "--response-kind", "inhibition", "--n-boot", "0",
+                   "--no-csv", "--no-report", "--no-db", "-q", *extra])
+        assert rc == 0
+        assert not list(out.glob("*.csv"))
+        blocks = pd.read_parquet(out / "blocks.parquet")
+        assert set(blocks["block_id"].astype(int)) == {1, 2}

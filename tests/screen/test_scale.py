@@ -130,3 +130,74 @@ def test_preformatted_csv_parts_equal_formatting_at_the_end(tmp_path: Path) -> N
     for name, text in fast.items():
         assert (out / f"{name}.csv").read_bytes() == text, name
     assert "ZIP_synergy_ci_low" in pd.read_csv(out / "blocks.csv").columns
+
+
+def test_parquet_only_run_writes_no_csv_and_the_same_tables(screen_csv: Path, tmp_path: Path) -> None:
+    full = tmp_path / "full"
+    score_file(screen_csv, full, response_kind="viability", chunk_blocks=5, progress=False)
+    out = tmp_path / "pq"
+    out.mkdir()
+    (out / "cells.csv").write_text("stale,from,an,earlier,run\n")
+    res = score_file(screen_csv, out, response_kind="viability", chunk_blocks=5, progress=False, csv=False)
+    assert not list(out.glob("*.csv")) and not list((out / "parts").glob("*.csv"))  # the stale CSV is gone too
+    assert res.params["csv"] is False
+    for name in ("blocks", "cells", "curves", "rejected"):
+        pd.testing.assert_frame_equal(pd.read_parquet(out / f"{name}.parquet"), pd.read_parquet(full / f"{name}.parquet"))
+
+
+def test_run_resumed_with_csv_formats_the_parts_written_without(screen_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    with pytest.raises(KeyboardInterrupt):
+        score_file(screen_csv, out, response_kind="viability", chunk_blocks=5, progress=False, csv=False,
+                   _stop_after=2)
+    score_file(screen_csv, out, response_kind="viability", chunk_blocks=5, progress=False)
+    full = tmp_path / "f"
+    score_file(screen_csv, full, response_kind="viability", chunk_blocks=5, progress=False)
+    for name in ("blocks", "cells", "curves", "rejected"):
+        assert (out / f"{name}.csv").read_bytes() == (full / f"{name}.csv").read_bytes()
+
+
+def test_output_folder_holding_the_input_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "cells.csv"
+    _screen(2).to_csv(p, index=False)
+    before = p.read_bytes()
+    with pytest.raises(ValueError, match="overwrite the input"):
+        score_file(p, tmp_path, response_kind="viability", progress=False)
+    assert p.read_bytes() == before
+
+
+@pytest.mark.parametrize("batch_rows", [5, 36, 37, 1000])
+def test_chunks_hold_whole_blocks_across_read_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      batch_rows: int) -> None:
+    """Blocks that straddle the reader's batches stay whole, each chunk has ``chunk_blocks``
+    blocks in file order, and no row is lost or repeated."""
+    import sensitize.screen.scale as sc
+
+    df = _screen(11)
+    p = tmp_path / "s.csv"
+    df.to_csv(p, index=False)
+    orig = sc._raw_batches
+    monkeypatch.setattr(sc, "_raw_batches", lambda path: orig(path, rows=batch_rows))
+    chunks = list(sc.iter_block_chunks(p, 4, response_kind="viability"))
+    assert [i for i, _ in chunks] == [0, 1, 2]
+    ids = [list(pd.unique(c["block_id"])) for _, c in chunks]
+    assert ids == [[f"blk{b:03d}" for b in range(k, min(k + 4, 11))] for k in (0, 4, 8)]
+    assert all((c.groupby("block_id").size() == 36).all() for _, c in chunks)
+    whole = read_screen(p, response_kind="viability")
+    got = pd.concat([c for _, c in chunks], ignore_index=True)
+    pd.testing.assert_series_equal(got["response"], whole["response"], check_exact=True)
+
+
+def test_non_contiguous_block_across_read_batches_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sensitize.screen.scale as sc
+    from sensitize.core.errors import InputError
+
+    df = _screen(3)
+    df = pd.concat([df.iloc[:30], df.iloc[36:72], df.iloc[30:36], df.iloc[72:]])  # blk000's last rows after blk001
+    p = tmp_path / "x.csv"
+    df.to_csv(p, index=False)
+    orig = sc._raw_batches
+    monkeypatch.setattr(sc, "_raw_batches", lambda path: orig(path, rows=8))
+    with pytest.raises(InputError, match="not contiguous") as ei:
+        list(sc.iter_block_chunks(p, 2, response_kind="viability"))
+    assert "x.csv" in str(ei.value) and "67" in str(ei.value)  # file row of blk000's late rows

@@ -36,8 +36,10 @@ def _order(df: pd.DataFrame, first: list[str]) -> pd.DataFrame:
     return df[cols]
 
 
-def write_screen_result(res: ScreenResult, outdir: Path, inputs: list[Path] | None = None) -> dict[str, Path]:
-    """Write blocks/cells/curves/rejected as CSV and Parquet plus params.json, atomically."""
+def write_screen_result(res: ScreenResult, outdir: Path, inputs: list[Path] | None = None,
+                        csv: bool = True) -> dict[str, Path]:
+    """Write blocks/cells/curves/rejected as Parquet and (``csv``) CSV plus params.json,
+    atomically; without ``csv`` a CSV left by an earlier run of the folder is removed."""
     outdir.mkdir(parents=True, exist_ok=True)
     tables = {
         "blocks": _order(res.table, _BLOCK_FIRST),
@@ -50,8 +52,12 @@ def write_screen_result(res: ScreenResult, outdir: Path, inputs: list[Path] | No
     if inputs:
         ensure_not_input(targets, inputs)
     for name, t in tables.items():
-        paths[name] = atomic_write_csv(outdir / f"{name}.csv", t)
-        atomic_write_parquet(outdir / f"{name}.parquet", parquet_safe(t))
+        pq_path = atomic_write_parquet(outdir / f"{name}.parquet", parquet_safe(t))
+        if csv:
+            paths[name] = atomic_write_csv(outdir / f"{name}.csv", t)
+        else:
+            (outdir / f"{name}.csv").unlink(missing_ok=True)
+            paths[name] = pq_path
     atomic_write_text(outdir / "params.json", json.dumps(res.params, indent=2, default=str))
     return paths
 
@@ -100,7 +106,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
             response_kind=args.response_kind, fmt=args.format,
             backend=args.backend if args.backend != "memory" else "serial",
             scheduler=args.scheduler, chunk_blocks=args.chunk_blocks or 2000,
-            workers=args.workers, progress=not args.quiet, **opts,
+            workers=args.workers, progress=not args.quiet, csv=not args.no_csv, **opts,
         )
     else:
         df = read_screen(inp, format=args.format, response_kind=args.response_kind)
@@ -109,10 +115,11 @@ def _cmd_score(args: argparse.Namespace) -> int:
         res = score_screen(df, response_kind=args.response_kind, source=inp.name, **opts)
         res.params["input"] = str(inp)
         res.params["format"] = df.attrs.get("format")
-        write_screen_result(res, outdir, [inp])
+        write_screen_result(res, outdir, [inp], csv=not args.no_csv)
     if not args.quiet:
         print(summary_text(res, top=args.top))
-        print(f"wrote {outdir}/blocks.csv, cells.csv, curves.csv (+ .parquet) in {time.time() - t0:.1f}s")
+        what = "blocks, cells, curves .parquet" if args.no_csv else "blocks.csv, cells.csv, curves.csv (+ .parquet)"
+        print(f"wrote {outdir}/{what} in {time.time() - t0:.1f}s")
     from sensitize.cli._record import record
 
     record(args, "screen.synergy", [inp], res.params,
@@ -161,6 +168,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a LocalCluster)")
     s.add_argument("--workers", type=int, default=2, help="workers for the processes/dask backends")
     s.add_argument("--chunk-blocks", type=int, default=0, help="blocks per chunk when streaming (default 2000)")
+    s.add_argument("--no-csv", action="store_true",
+                   help="write the tables as Parquet only (saves formatting text on large runs)")
     s.add_argument("--top", type=int, default=10, help="rows in the printed ranking")
     s.add_argument("--no-report", action="store_true", help="do not write report.html and report.pdf")
     add_db_args(s)

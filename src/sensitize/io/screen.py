@@ -360,7 +360,10 @@ def _str_col(s: pd.Series) -> pd.Series:
             return str(int(v))
         return str(v).strip()
 
-    return s.map(conv).astype(object)
+    # once per distinct value (screens repeat a few names over many rows)
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    table = np.array([conv(v) for v in uniques] + [None], dtype=object)
+    return pd.Series(table[codes], index=s.index, dtype=object)
 
 
 def _missing(source: str, missing: list[str], found: Sequence[str], what: str = "") -> InputError:

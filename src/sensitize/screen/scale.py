@@ -29,12 +29,18 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sensitize.core.errors import InputError
-from sensitize.core.output import atomic_write_bytes, atomic_write_parquet, atomic_write_text
+from sensitize.core.output import (
+    atomic_write_bytes,
+    atomic_write_parquet,
+    atomic_write_text,
+    ensure_not_input,
+)
 from sensitize.io._text import sniff_delimiter
 from sensitize.io.screen import canonicalise_long_frame, read_screen
 from sensitize.screen.engine import ScreenResult, score_screen
@@ -105,16 +111,13 @@ def iter_block_chunks(
             bcol = _block_column(raw)
         raw = raw.reset_index(drop=True)
         ids = raw[bcol]
-        # blocks appearing in this batch, in order
-        change = ids.ne(ids.shift()).to_numpy()
-        starts = [i for i in range(len(ids)) if change[i]]
-        for si, s in enumerate(starts):
-            e = starts[si + 1] if si + 1 < len(starts) else len(ids)
-            bid = ids.iloc[s]
-            piece = raw.iloc[s:e]
+        # first row of each run of equal block ids in this batch
+        starts = np.flatnonzero(ids.ne(ids.shift()).to_numpy())
+        start_ids = ids.iloc[starts].tolist()
+        cut = 0  # rows of this batch before ``cut`` are already in ``pending``
+        for s, bid in zip(starts.tolist(), start_ids):
             if pending_blocks and pending_blocks[-1] == bid:
-                pending.append(piece)
-                continue
+                continue  # the block goes on from the previous batch
             if bid in seen:
                 raise InputError(
                     f"rows of block {bid!r} are not contiguous; sort the file by block_id "
@@ -122,13 +125,17 @@ def iter_block_chunks(
                     file=path.name, column=bcol, rows=[row0 + s],
                 )
             if len(pending_blocks) >= chunk_blocks:
+                if s > cut:
+                    pending.append(raw.iloc[cut:s])
                 yield chunk_i, flush(pending, pending_first_row)
                 chunk_i += 1
                 pending, pending_blocks = [], []
                 pending_first_row = row0 + s
+                cut = s
             seen.add(bid)
             pending_blocks.append(bid)
-            pending.append(piece)
+        if len(raw) > cut:
+            pending.append(raw.iloc[cut:])
         row0 += len(raw)
     if pending:
         yield chunk_i, flush(pending, pending_first_row)
@@ -140,15 +147,17 @@ def _part_csv(t: pa.Table, header: bool) -> bytes:
 
 
 def _score_chunk(i: int, df: pd.DataFrame, opts: dict[str, Any], source: str,
-                 single_threaded: bool = False) -> tuple[int, dict[str, pd.DataFrame], int, dict[str, bytes]]:
-    """Score one chunk; also format its CSV text here, so that workers (in parallel) rather
-    than the final concatenation (serial) pay for it."""
+                 single_threaded: bool = False, csv: bool = True
+                 ) -> tuple[int, dict[str, pd.DataFrame], int, dict[str, bytes]]:
+    """Score one chunk; also format its CSV text here (unless ``csv`` is False), so that
+    workers (in parallel) rather than the final concatenation (serial) pay for it."""
     if single_threaded:  # a worker of a pool or cluster: the workers are the parallelism
         _single_threaded_worker()
     res = score_screen(df, source=source, **opts)
     tables = {name: parquet_safe(t) for name, t in
               (("blocks", res.table), ("cells", res.cells), ("curves", res.curves), ("rejected", res.rejected))}
-    csvs = {name: _part_csv(pa.Table.from_pandas(t, preserve_index=False), True) for name, t in tables.items()}
+    csvs = ({name: _part_csv(pa.Table.from_pandas(t, preserve_index=False), True) for name, t in tables.items()}
+            if csv else {})
     return i, tables, len(res.table) + len(res.rejected), csvs
 
 
@@ -210,10 +219,11 @@ def parquet_safe(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write_part(parts: Path, i: int, tables: dict[str, pd.DataFrame], csvs: dict[str, bytes]) -> None:
-    """Write one chunk's tables (already :func:`parquet_safe`) and their CSV text."""
+    """Write one chunk's tables (already :func:`parquet_safe`) and their CSV text, if any."""
     for name, t in tables.items():
         # the CSV first: a part counts as written when its Parquet file exists
-        atomic_write_bytes(parts / f"part-{i:06d}.{name}.csv", csvs[name])
+        if name in csvs:
+            atomic_write_bytes(parts / f"part-{i:06d}.{name}.csv", csvs[name])
         atomic_write_parquet(parts / f"part-{i:06d}.{name}.parquet", t)
 
 
@@ -236,14 +246,23 @@ def _conform(t: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(cols, schema=schema.remove_metadata()).cast(schema.remove_metadata())
 
 
-def _concat_parts(parts: Path, outdir: Path, n_chunks: int) -> None:
-    """Stream parts into OUTDIR/{name}.csv and .parquet (atomically), no column or row lost."""
+def _concat_parts(parts: Path, outdir: Path, n_chunks: int, csv: bool = True) -> None:
+    """Stream parts into OUTDIR/{name}.parquet and (``csv``) .csv, atomically, no column or
+    row lost.  Without ``csv`` a CSV left by an earlier run of the folder is removed, so
+    that no file disagrees with the Parquet."""
     for name in TABLES:
         files = [parts / f"part-{i:06d}.{name}.parquet" for i in range(n_chunks)]
         files = [f for f in files if f.exists()]
         schema = _unified_schema(files).remove_metadata()
         csv_tmp = outdir / f".{name}.csv.tmp"
         pq_tmp = outdir / f".{name}.parquet.tmp"
+        if not csv:
+            with pq.ParquetWriter(pq_tmp, schema) as writer:
+                for f in files:
+                    writer.write_table(_conform(pq.read_table(f), schema))
+            os.replace(pq_tmp, outdir / f"{name}.parquet")
+            (outdir / f"{name}.csv").unlink(missing_ok=True)
+            continue
         with open(csv_tmp, "wb") as fh, pq.ParquetWriter(pq_tmp, schema) as writer:
             if not len(schema.names):
                 fh.write(b"\n")
@@ -286,6 +305,7 @@ def score_file(
     workers: int = 2,
     progress: bool = True,
     max_in_flight: int | None = None,
+    csv: bool = True,
     _stop_after: int | None = None,
     **opts: Any,
 ) -> ScreenResult:
@@ -307,6 +327,11 @@ def score_file(
         Processes (``processes``) or LocalCluster workers (``dask``).
     progress
         Print blocks done, blocks/s and the estimated time left to stderr.
+    max_in_flight
+        Chunks submitted but not yet written (default ``2 * workers``); bounds memory.
+    csv
+        Also write ``blocks/cells/curves/rejected.csv`` (default).  ``False`` writes Parquet
+        only, which saves formatting text for tens of millions of cells on large runs.
     opts
         Scoring options of :func:`score_screen`.
 
@@ -320,6 +345,8 @@ def score_file(
     outdir = Path(outdir)
     if backend not in ("serial", "processes", "dask"):
         raise ValueError("backend must be 'serial', 'processes' or 'dask'")
+    ensure_not_input([outdir / f"{n}.{ext}" for n in TABLES for ext in ("csv", "parquet")]
+                     + [outdir / "params.json"], [path])
     outdir.mkdir(parents=True, exist_ok=True)
     parts = outdir / "parts"
     parts.mkdir(exist_ok=True)
@@ -361,7 +388,7 @@ def score_file(
 
     if backend == "serial":
         for i, df in todo():
-            _, tables, nb, csvs = _score_chunk(i, df, opts, source)
+            _, tables, nb, csvs = _score_chunk(i, df, opts, source, csv=csv)
             _write_part(parts, i, tables, csvs)
             mark(i)
             prog.update(nb)
@@ -410,9 +437,9 @@ def score_file(
                     drain(True)
                 fut: Any
                 if client is not None:
-                    fut = client.submit(_score_chunk, i, df, opts, source, True, pure=False)
+                    fut = client.submit(_score_chunk, i, df, opts, source, True, csv, pure=False)
                 else:
-                    fut = submit(_score_chunk, i, df, opts, source)
+                    fut = submit(_score_chunk, i, df, opts, source, False, csv)
                 inflight[fut] = i
                 drain(False)
             while inflight:
@@ -425,13 +452,13 @@ def score_file(
             if cluster is not None:
                 cluster.close()
     prog.update(0, final=True)
-    _concat_parts(parts, outdir, n_chunks)
+    _concat_parts(parts, outdir, n_chunks, csv=csv)
     manifest["complete"] = True
     manifest["n_chunks"] = n_chunks
     atomic_write_text(manifest_path, json.dumps(manifest))
     params = {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items()},
               "input": str(path), "backend": backend, "chunk_blocks": chunk_blocks, "n_chunks": n_chunks,
-              "response_kind": response_kind}
+              "response_kind": response_kind, "csv": csv}
     atomic_write_text(outdir / "params.json", json.dumps(params, indent=2, default=str))
     blocks = pd.read_parquet(outdir / "blocks.parquet")
     rejected = pd.read_parquet(outdir / "rejected.parquet")
