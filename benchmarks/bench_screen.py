@@ -203,17 +203,18 @@ def peer_synergyfinder() -> None:
         print(f"SynergyFinder: {1000 * secs / n:.1f} ms/block on {n} blocks")
 
 
-def big(n: int, seed: int, workers: int, chunk_blocks: int) -> None:
+def big(n: int, seed: int, workers: int, chunk_blocks: int, csv: bool = True) -> None:
     from sensitize.screen.scale import score_file
 
-    print(f"\n== Streaming score_file: {n} blocks, 6x6, 1 rep, n_boot=0, backend=processes x{workers} ==")
+    out = "CSV + Parquet" if csv else "Parquet only"
+    print(f"\n== Streaming score_file: {n} blocks, 6x6, 1 rep, n_boot=0, backend=processes x{workers}, {out} ==")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "big.csv"
         dt, mib, _ = timed(lambda: write_synthetic_csv(path, n, grid=6, seed=seed))
         print(f"write CSV: {dt:.1f} s, {path.stat().st_size / 2**20:.0f} MiB, peak RSS {mib:.0f} MiB")
         dt, mib, _ = timed(
             lambda: score_file(path, Path(tmp) / "out", response_kind="viability", backend="processes",
-                               workers=workers, chunk_blocks=chunk_blocks, progress=False, n_boot=0),
+                               workers=workers, chunk_blocks=chunk_blocks, progress=False, n_boot=0, csv=csv),
             children=True,
         )
         print(f"score_file: {dt:.1f} s ({n / dt:.0f} blocks/s), peak RSS incl. children {mib:.0f} MiB")
@@ -225,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default=None, help="scaling series, e.g. 1000,10000,100000")
     ap.add_argument("--big", type=int, default=0, help="stream a synthetic CSV of N blocks through score_file")
     ap.add_argument("--only-big", action="store_true", help="run only the --big streaming measurement")
+    ap.add_argument("--no-csv", action="store_true", help="--big writes Parquet only (score_file(csv=False))")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--chunk-blocks", type=int, default=2000)
     ap.add_argument("--peer-blocks", type=int, default=20)
@@ -239,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.only_big:
         if not a.big:
             ap.error("--only-big needs --big N")
-        big(a.big, a.seed, a.workers, a.chunk_blocks)
+        big(a.big, a.seed, a.workers, a.chunk_blocks, csv=not a.no_csv)
         return 0
     throughput(n_tp, n_rep, a.seed)
     sc = scaling(sizes, a.seed)
@@ -248,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     peer_synergyfinder()
     peer_synergyfinder_recorded()
     if a.big:
-        big(a.big, a.seed, a.workers, a.chunk_blocks)
+        big(a.big, a.seed, a.workers, a.chunk_blocks, csv=not a.no_csv)
     return 0
 
 
