@@ -105,26 +105,23 @@ def _grad(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, g, lr, ex, base_
             qp = qi + _NDEPS if j == 0 else qi - _NDEPS
             if i == n - 1:  # e: everything moves
                 q[i] = qp
-                vj = _rss(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, lr2, ex2)
+                s = _rss(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, lr2, ex2)
                 q[i] = qi
-                if j == 0:
-                    vp = vj
-                else:
-                    g[i] = (vp - vj) / (2.0 * _NDEPS)
-                continue
-            s = 0.0
-            if i == 0:
+            elif i == 0:
                 bp = qp * ps[0]
+                s = 0.0
                 for k in range(n_pts):
                     r = ys[k] - _pred(c, d, _expo(bp * lr[k]))
                     s += r * r
             elif i == ic:
                 cp = qp * ps[i]
+                s = 0.0
                 for k in range(n_pts):
                     r = ys[k] - _pred(cp, d, ex[k])
                     s += r * r
             else:  # d
                 dp = qp * ps[i]
+                s = 0.0
                 for k in range(n_pts):
                     r = ys[k] - _pred(c, dp, ex[k])
                     s += r * r
@@ -159,10 +156,7 @@ def _vmmin(q, ps, xs, ys, n_pts, fcv, fdv, cfree, dfree, loglog, W, Bw):  # type
     gradcount = 1
     it = 1
     ilast = gradcount
-    B = Bw[:n, :n]
-    for i in range(n):
-        for j in range(n):
-            B[i, j] = 1.0 if i == j else 0.0
+    B = Bw[:n, :n]  # set to the identity by the first pass of the loop (ilast == gradcount)
     x_old = W[5, :n]
     g_old = W[6, :n]
     t = W[7, :n]
